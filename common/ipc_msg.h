@@ -1,0 +1,47 @@
+/* Every IPC message type and payload layout, in one place (STYLE.md 2). */
+/* SPDX-License-Identifier: ISC */
+#ifndef LB_IPC_MSG_H
+#define LB_IPC_MSG_H
+
+/*
+ * Names read destination then verb.  Payload fields in order; "str" is a
+ * u32 length plus bytes.  A reply carries the request id of its request.
+ */
+enum ipc_type {
+	IPC_NONE = 0,		/* never valid on the wire */
+
+	/* child -> master, on the control socket at fd 3 */
+	IPC_MASTER_READY = 1,	/* (empty): listening and serving */
+
+	/* client -> authd */
+	IPC_AUTH_CHECK = 100,	/* str user, str password, str service,
+				 * str client_ip */
+	IPC_AUTH_RESOLVE,	/* str address */
+	IPC_AUTH_USERINFO,	/* str address: quota and mailbox of a user */
+
+	/* authd -> client */
+	IPC_AUTH_OK = 150,	/* str canonical address ("user@domain") */
+	IPC_AUTH_FAIL,		/* u32 reason (enum ipc_auth_fail), str text */
+	IPC_AUTH_TEMPFAIL,	/* str text: try again later */
+	IPC_AUTH_RESOLVED,	/* u32 kind (enum ipc_resolve_kind), u32 n,
+				 * n x (u32 flags (IPC_TARGET_*), str address) */
+	IPC_AUTH_USER,		/* u32 found(0/1), str address,
+				 * u64 quota_bytes, u64 quota_messages */
+	IPC_AUTH_ERROR,		/* str text: the request was malformed */
+};
+
+enum ipc_auth_fail {
+	IPC_AUTH_FAIL_CREDENTIALS = 1,	/* unknown user or wrong password */
+	IPC_AUTH_FAIL_DISABLED,		/* account disabled */
+};
+
+enum ipc_resolve_kind {
+	IPC_RESOLVE_LOCAL = 1,	/* targets are local mailboxes (+ forwards) */
+	IPC_RESOLVE_UNKNOWN,	/* local domain, no such user: 550 5.1.1 */
+	IPC_RESOLVE_REMOTE,	/* not one of our domains */
+};
+
+#define IPC_TARGET_MAILBOX 1u	/* a local mailbox "user@domain" */
+#define IPC_TARGET_FORWARD 2u	/* an address elsewhere: relay to it */
+
+#endif

@@ -1,0 +1,67 @@
+/* Unit tests for common/buf: caps, consume, span helpers. */
+/* SPDX-License-Identifier: ISC */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+
+static void
+test_cap_exact(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 4, 10);
+	assert_int_equal(buf_add(&b, "0123456789", 10), 0);
+	assert_int_equal(buf_add(&b, "x", 1), -1);
+	assert_int_equal(b.len, 10);
+	assert_string_equal(buf_cstr(&b), "0123456789");
+	buf_consume(&b, 4);
+	assert_string_equal(buf_cstr(&b), "456789");
+	assert_int_equal(buf_addf(&b, "%d%s", 12, "ab"), 0);
+	assert_string_equal(buf_cstr(&b), "45678912ab");
+	assert_int_equal(buf_addf(&b, "z"), -1);
+	buf_fini(&b);
+}
+
+static void
+test_crlf(void **state)
+{
+	size_t off = 99;
+
+	assert_int_equal(span_find_crlf(span_cstr("abc"), &off), 0);
+	assert_int_equal(span_find_crlf(span_cstr("a\rb\r"), &off), 0);
+	assert_int_equal(span_find_crlf(span_cstr("a\rb\r\nc"), &off), 1);
+	assert_int_equal(off, 3);
+	assert_int_equal(span_find_crlf(span_make("\0\r\n", 3), &off), 1);
+	assert_int_equal(off, 1);
+	assert_int_equal(span_has_nul(span_make("a\0", 2)), 1);
+	assert_int_equal(span_eq_ci(span_cstr("EhLo"), "ehlo"), 1);
+	assert_int_equal(span_eq_ci(span_make("eh\0o", 4), "ehlo"), 0);
+}
+
+static void
+test_escape(void **state)
+{
+	char out[16], big[32];
+
+	log_escape(span_make("a\"=\x01", 4), big, sizeof(big));
+	assert_string_equal(big, "a\\x22\\x3d\\x01");
+	log_escape(span_cstr("0123456789abcdefgh"), out, sizeof(out));
+	assert_string_equal(out, "0123456789ab...");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cap_exact),
+		cmocka_unit_test(test_crlf),
+		cmocka_unit_test(test_escape),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
