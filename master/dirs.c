@@ -1,0 +1,249 @@
+/* letterboxd's start-up work: config checks against this build, directories, sockets. */
+/* SPDX-License-Identifier: ISC */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/xmem.h"
+#include "master/master.h"
+
+char *
+master_program_path(const char *program)
+{
+	char self[PATH_MAX], *slash, *p;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL) {
+			*slash = '\0';
+			p = xasprintf("%s/%s", self, program);
+			if (access(p, X_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	p = xasprintf("%s/%s", LB_LIBEXECDIR, program);
+	if (access(p, X_OK) == 0)
+		return p;
+	free(p);
+	return NULL;
+}
+
+static const struct master_daemon *
+master_daemon_for_kind(enum cfg_listener_kind kind)
+{
+	size_t i, k;
+
+	for (i = 0; i < master_n_daemons; i++)
+		for (k = 0; master_daemons[i].kinds[k] != CFG_LISTEN_KIND_MAX;
+		    k++)
+			if (master_daemons[i].kinds[k] == kind)
+				return &master_daemons[i];
+	return NULL;
+}
+
+int
+master_check(const struct master *m, const struct cfg *cfg)
+{
+	int bad = 0;
+	size_t i;
+
+	for (i = 0; i < cfg->n_listeners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+
+		if (master_daemon_for_kind(l->kind) == NULL) {
+			log_err("%s:%u: listen \"%s\": no daemon in this build "
+			    "serves it", cfg->path, l->line, l->name);
+			bad = 1;
+		}
+	}
+	for (i = 0; i < master_n_daemons; i++) {
+		const struct master_daemon *d = &master_daemons[i];
+		const struct cfg_daemon *s = d->section(cfg);
+		char *path = master_program_path(d->program);
+
+		if (path == NULL) {
+			log_err("%s: program %s not found next to letterboxd "
+			    "or in %s", cfg->path, d->program, LB_LIBEXECDIR);
+			bad = 1;
+		}
+		free(path);
+		if (!m->unprivileged && getpwnam(s->user) == NULL) {
+			log_err("%s: %s: user \"%s\" does not exist (letterbox "
+			    "init, run as root, creates it)", cfg->path,
+			    d->name, s->user);
+			bad = 1;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+/* mkdir -p one level with mode, then enforce mode and owner. */
+static int
+master_dir(const char *path, mode_t mode, const char *owner, int privileged,
+    const char **why)
+{
+	static char msg[PATH_MAX + 64];
+	struct passwd *pw;
+
+	if (mkdir(path, mode) != 0 && errno != EEXIST) {
+		snprintf(msg, sizeof(msg), "mkdir %s: %s", path,
+		    strerror(errno));
+		*why = msg;
+		return -1;
+	}
+	if (chmod(path, mode) != 0) {
+		snprintf(msg, sizeof(msg), "chmod %s: %s", path,
+		    strerror(errno));
+		*why = msg;
+		return -1;
+	}
+	if (privileged && owner != NULL) {
+		if ((pw = getpwnam(owner)) == NULL) {
+			snprintf(msg, sizeof(msg), "user %s does not exist",
+			    owner);
+			*why = msg;
+			return -1;
+		}
+		if (chown(path, pw->pw_uid, pw->pw_gid) != 0) {
+			snprintf(msg, sizeof(msg), "chown %s: %s", path,
+			    strerror(errno));
+			*why = msg;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Files the CLI may have created as root inside an owned directory
+ * (db/users.lmdb) must belong to the directory's daemon. */
+static void
+master_chown_files(const char *dir, const char *owner)
+{
+	struct passwd *pw = getpwnam(owner);
+	struct dirent *de;
+	DIR *d;
+
+	if (pw == NULL || (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fchownat(dirfd(d), de->d_name, pw->pw_uid, pw->pw_gid,
+		    AT_SYMLINK_NOFOLLOW) != 0)
+			log_warn_errno("event=chown file=%s/%s", dir,
+			    de->d_name);
+	}
+	closedir(d);
+}
+
+int
+master_dirs_make(const struct master *m, const char **why)
+{
+	const struct cfg *cfg = m->cfg;
+	/* Which directory belongs to whom.  Later daemons add rows. */
+	const struct {
+		const char *sub;
+		mode_t mode;
+		const char *owner;	/* NULL: root (or us) */
+	} dirs[] = {
+		{ "", 0755, NULL },
+		{ "db", 0700, cfg->authd.d.user },
+	};
+	int privileged = !m->unprivileged;
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		char *p = cfg_state_path(cfg, dirs[i].sub);
+		int rc = master_dir(p, dirs[i].mode, dirs[i].owner, privileged,
+		    why);
+
+		if (rc == 0 && privileged && dirs[i].owner != NULL)
+			master_chown_files(p, dirs[i].owner);
+		free(p);
+		if (rc != 0)
+			return -1;
+	}
+	return master_dir(cfg->run_dir, 0755, NULL, privileged, why);
+}
+
+static int
+master_unix_listen(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	(void)unlink(path);
+	/* SECURITY: world-connectable on purpose; authd checks every peer's
+	 * uid with SO_PEERCRED against LB_AUTH_PEERS, made from the table
+	 * in master/main.c. */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+int
+master_sockets_open(struct master *m)
+{
+	size_t i;
+	int any_auth = 0;
+
+	for (i = 0; i < master_n_daemons; i++)
+		any_auth |= master_daemons[i].serves_auth;
+	m->auth_fd = -1;
+	if (any_auth) {
+		m->auth_path = xasprintf("%s/authd.sock", m->cfg->run_dir);
+		if ((m->auth_fd = master_unix_listen(m->auth_path)) < 0) {
+			log_err_errno("event=bind-failed socket=%s",
+			    m->auth_path);
+			return -1;
+		}
+	}
+	/* Listeners: master_check has already refused any listener that no
+	 * daemon of this build serves, and none does yet. */
+	m->n_lfds = 0;
+	return 0;
+}
+
+void
+master_sockets_close(struct master *m)
+{
+	size_t i;
+
+	if (m->auth_fd >= 0) {
+		close(m->auth_fd);
+		m->auth_fd = -1;
+	}
+	if (m->auth_path != NULL)
+		(void)unlink(m->auth_path);
+	xfree(&m->auth_path);
+	for (i = 0; i < m->n_lfds; i++)
+		close(m->lfds[i].fd);
+	m->n_lfds = 0;
+}

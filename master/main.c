@@ -1,0 +1,251 @@
+/* letterboxd: reads the config, makes directories, binds sockets, runs and supervises the daemons. */
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/ipc.h"
+#include "common/log.h"
+#include "common/xmem.h"
+#include "master/master.h"
+
+static const struct cfg_daemon *
+section_authd(const struct cfg *cfg)
+{
+	return &cfg->authd.d;
+}
+
+/*
+ * SECURITY: the process topology, reviewable at a glance.  Each row is a
+ * daemon letterboxd starts: which listeners it gets, whether it serves the
+ * authd socket, and whether its uid may ask authd.  Nothing else is
+ * passed to a child.  Later daemons (smtpd, queued, mda, imapd, pop3d)
+ * are added here as they are built.
+ */
+const struct master_daemon master_daemons[] = {
+	{
+		.name = "authd", .program = "letterbox-authd",
+		.section = section_authd, .serves_auth = 1, .asks_auth = 0,
+		.kinds = { CFG_LISTEN_KIND_MAX },
+	},
+};
+const size_t master_n_daemons = sizeof(master_daemons) /
+    sizeof(master_daemons[0]);
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: letterboxd -c FILE [-t] [-d]\n");
+	exit(64);
+}
+
+static int
+load_config(const char *path, struct cfg **out)
+{
+	struct buf errs;
+	int rc;
+
+	buf_init(&errs, 256, 64 * 1024);
+	rc = cfg_load(path, out, &errs);
+	if (rc != 0)
+		fprintf(stderr, "%s", buf_cstr(&errs));
+	buf_fini(&errs);
+	return rc;
+}
+
+/* LB_AUTH_PEERS: root (the admin CLI), our own uid, and the uid of each
+ * daemon the table says may ask authd. */
+static void
+auth_peers_make(struct master *m)
+{
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 64, sizeof(m->auth_peers) - 1);
+	(void)!buf_addf(&b, "0,%u", (unsigned)getuid());
+	for (i = 0; i < master_n_daemons; i++) {
+		struct passwd *pw;
+
+		if (!master_daemons[i].asks_auth || m->unprivileged)
+			continue;
+		pw = getpwnam(master_daemons[i].section(m->cfg)->user);
+		if (pw != NULL)
+			(void)!buf_addf(&b, ",%u", (unsigned)pw->pw_uid);
+	}
+	snprintf(m->auth_peers, sizeof(m->auth_peers), "%s", buf_cstr(&b));
+	buf_fini(&b);
+}
+
+static void
+stop_grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct master *m = w->data;
+
+	log_warn("event=stop-grace-expired killing=%zu",
+	    master_children_running(m));
+	master_children_signal(m, SIGKILL);
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct master *m = w->data;
+	size_t i;
+
+	if (m->stopping)
+		return;
+	m->stopping = 1;
+	log_notice("event=stopping signal=%d grace=%ums", w->signum,
+	    m->cfg->master.shutdown_grace_ms);
+	for (i = 0; i < m->n_children; i++)
+		ev_timer_stop(loop, &m->children[i].restart_w);
+	if (master_children_running(m) == 0) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	master_children_signal(m, SIGTERM);
+	ev_timer_init(&m->grace_w, stop_grace_cb,
+	    m->cfg->master.shutdown_grace_ms / 1000.0, 0);
+	m->grace_w.data = m;
+	ev_timer_start(loop, &m->grace_w);
+}
+
+static void
+reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct master *m = w->data;
+	struct cfg *n = NULL;
+
+	log_notice("event=reload config=%s", m->cfg_path);
+	if (load_config(m->cfg_path, &n) != 0 || master_check(m, n) != 0) {
+		log_err("event=reload-failed keeping=old-config");
+		cfg_free(&n);
+		return;
+	}
+	/* Sockets stay as bound at start (they may need root to bind);
+	 * children re-read the file themselves on SIGHUP. */
+	if (n->n_listeners != m->cfg->n_listeners)
+		log_warn("event=reload note=\"listener changes take effect "
+		    "at the next restart\"");
+	cfg_free(&m->cfg);
+	m->cfg = n;
+	log_set_level(n->log_level);
+	master_children_signal(m, SIGHUP);
+}
+
+static void
+pidfile_write(struct master *m)
+{
+	FILE *f;
+
+	m->pid_path = xasprintf("%s/letterboxd.pid", m->cfg->run_dir);
+	if ((f = fopen(m->pid_path, "w")) == NULL) {
+		log_warn_errno("event=pidfile path=%s", m->pid_path);
+		return;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct master m;
+	const char *path = NULL, *why = NULL;
+	char abspath[PATH_MAX];
+	int ch, test = 0, debug = 0;
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	log_init("letterboxd", LOG_DEST_STDERR, LOG_LVL_INFO, NULL);
+	while ((ch = getopt(argc, argv, "c:td")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 'd':
+			debug = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (path == NULL || optind != argc)
+		usage();
+	if (load_config(path, &m.cfg) != 0)
+		return 1;
+	if (realpath(path, abspath) == NULL)
+		fatal_errno("%s", path);
+	m.cfg_path = xstrdup(abspath);
+	m.unprivileged = geteuid() != 0;
+	if (master_check(&m, m.cfg) != 0)
+		return 1;
+	if (test) {
+		printf("%s: OK\n", path);
+		cfg_free(&m.cfg);
+		free(m.cfg_path);
+		return 0;
+	}
+	log_init("letterboxd", m.cfg->log_dest,
+	    debug ? LOG_LVL_DEBUG : m.cfg->log_level, m.cfg->syslog_facility);
+	if (m.unprivileged)
+		log_warn("event=unprivileged uid=%u note=\"not started as "
+		    "root: every daemon runs as this user and the user "
+		    "settings are ignored\"", (unsigned)getuid());
+	if (master_dirs_make(&m, &why) != 0)
+		fatal("%s", why);
+	if (master_sockets_open(&m) != 0)
+		return 1;
+	auth_peers_make(&m);
+	pidfile_write(&m);
+
+	signal(SIGPIPE, SIG_IGN);
+	m.loop = ev_default_loop(EVFLAG_AUTO);
+	ev_signal_init(&m.sigterm_w, stop_cb, SIGTERM);
+	ev_signal_init(&m.sigint_w, stop_cb, SIGINT);
+	ev_signal_init(&m.sighup_w, reload_cb, SIGHUP);
+	m.sigterm_w.data = m.sigint_w.data = m.sighup_w.data = &m;
+	ev_signal_start(m.loop, &m.sigterm_w);
+	ev_signal_start(m.loop, &m.sigint_w);
+	ev_signal_start(m.loop, &m.sighup_w);
+
+	m.n_children = master_n_daemons;
+	m.children = xcalloc(m.n_children, sizeof(*m.children));
+	for (i = 0; i < m.n_children; i++) {
+		m.children[i].d = &master_daemons[i];
+		m.children[i].m = &m;
+		m.children[i].path =
+		    master_program_path(master_daemons[i].program);
+		ev_init(&m.children[i].restart_w, NULL);
+	}
+	log_notice("event=start config=%s daemons=%zu", m.cfg_path,
+	    m.n_children);
+	for (i = 0; i < m.n_children; i++)
+		master_child_start(&m.children[i]);
+	ev_run(m.loop, 0);
+
+	ev_timer_stop(m.loop, &m.grace_w);
+	for (i = 0; i < m.n_children; i++) {
+		ipc_conn_free(&m.children[i].ctl);
+		free(m.children[i].path);
+	}
+	free(m.children);
+	master_sockets_close(&m);
+	if (m.pid_path != NULL)
+		(void)unlink(m.pid_path);
+	free(m.pid_path);
+	log_notice("event=stopped");
+	cfg_free(&m.cfg);
+	free(m.cfg_path);
+	return 0;
+}

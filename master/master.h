@@ -1,0 +1,86 @@
+/* letterboxd's own declarations: the daemon table, children, directories. */
+/* SPDX-License-Identifier: ISC */
+#ifndef LB_MASTER_H
+#define LB_MASTER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <ev.h>
+
+#include "common/cfg.h"
+
+struct ipc_conn;
+
+/* One row per daemon letterboxd can start (master/main.c). */
+struct master_daemon {
+	const char *name;		/* "authd": log tag, LB_FDS name */
+	const char *program;		/* "letterbox-authd" */
+	/* its section of the config (user, group, chroot, workers) */
+	const struct cfg_daemon *(*section)(const struct cfg *cfg);
+	int serves_auth;		/* gets RUN_DIR/authd.sock */
+	int asks_auth;			/* its uid may connect to authd */
+	/* listener kinds it serves, CFG_LISTEN_KIND_MAX-terminated */
+	enum cfg_listener_kind kinds[4];
+};
+
+/* A running (or restarting) child. */
+struct master_child {
+	const struct master_daemon *d;
+	char *path;			/* resolved program path */
+	pid_t pid;			/* 0 while not running */
+	int ready;			/* sent IPC_MASTER_READY since start */
+	unsigned failures;		/* quick exits in a row, for backoff */
+	ev_tstamp started;
+	ev_child child_w;
+	ev_timer restart_w;
+	struct ipc_conn *ctl;
+	struct master *m;
+};
+
+#define MASTER_MAX_LISTEN_FDS 64
+
+struct master {
+	struct ev_loop *loop;
+	struct cfg *cfg;
+	char *cfg_path;			/* absolute */
+	int unprivileged;		/* not started as root */
+	int stopping;
+	int announced_ready;
+	int auth_fd;			/* RUN_DIR/authd.sock, -1 if none */
+	char *auth_path;
+	char *pid_path;
+	struct {
+		enum cfg_listener_kind kind;
+		int fd;
+	} lfds[MASTER_MAX_LISTEN_FDS];
+	size_t n_lfds;
+	char auth_peers[256];		/* LB_AUTH_PEERS value */
+	struct master_child *children;
+	size_t n_children;
+	ev_signal sigterm_w, sigint_w, sighup_w;
+	ev_timer grace_w;
+};
+
+extern const struct master_daemon master_daemons[];
+extern const size_t master_n_daemons;
+
+/* master/dirs.c: make the state directories with owners and modes. */
+int master_dirs_make(const struct master *m, const char **why);
+/* master/dirs.c: bind every configured listener and the authd socket. */
+int master_sockets_open(struct master *m);
+void master_sockets_close(struct master *m);
+/* master/dirs.c: check the config against this build (-t and startup):
+ * listeners whose daemon is missing, users missing when root. 0 or -1
+ * after logging each problem as FILE:LINE: message. */
+int master_check(const struct master *m, const struct cfg *cfg);
+/* master/dirs.c: where a daemon program lives: next to letterboxd, else
+ * LB_LIBEXECDIR.  Fresh heap string or NULL. */
+char *master_program_path(const char *program);
+
+/* master/child.c */
+void master_child_start(struct master_child *c);
+void master_children_signal(struct master *m, int sig);
+size_t master_children_running(const struct master *m);
+
+#endif
