@@ -1,0 +1,36 @@
+#!/bin/sh
+# make fuzz: build every tests/fuzz/fuzz_*.c with clang + libFuzzer + ASan/UBSan
+# and run each for SECONDS (default 60) on its seed corpus.
+# SPDX-License-Identifier: ISC
+set -eu
+SECONDS_EACH=${1:-60}
+LB_EXTRA_PKGS="clang libclang-rt-14-dev" scripts/deps.sh
+OUT=build/fuzz
+mkdir -p "$OUT"
+CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I. -D_GNU_SOURCE -std=c11"
+COMMON=$(ls common/*.c)
+LIBS="-lssl -lcrypto -lsasl2 -llmdb -lsodium -lev -lz -lm -pthread"
+fail=0
+for src in tests/fuzz/fuzz_*.c; do
+	name=$(basename "$src" .c)
+	target=${name#fuzz_}
+	echo "== $name"
+	clang $CFLAGS -o "$OUT/$name" "$src" $COMMON $LIBS
+	corpus="$OUT/corpus-$target"
+	mkdir -p "$corpus"
+	seeds=tests/fuzz/corpus/$target
+	[ -d "$seeds" ] || seeds=
+	dict=tests/fuzz/dict/$target.dict
+	dictarg=
+	[ -f "$dict" ] && dictarg="-dict=$dict"
+	if ! "$OUT/$name" -max_total_time="$SECONDS_EACH" -print_final_stats=0 \
+	    -artifact_prefix="$OUT/$name-" $dictarg "$corpus" $seeds \
+	    > "$OUT/$name.log" 2>&1; then
+		echo "FAIL: $name (see $OUT/$name.log)"
+		tail -40 "$OUT/$name.log"
+		fail=1
+	else
+		grep -E '^Done|#[0-9]+.*DONE' "$OUT/$name.log" | tail -1 || true
+	fi
+done
+exit $fail

@@ -1,0 +1,341 @@
+"""Letterbox integration harness: make an instance with `letterbox init`,
+run letterboxd in the foreground, talk to it, and always stop it by PID."""
+# SPDX-License-Identifier: ISC
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+BUILD = os.environ.get("LB_BUILD") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "san")
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# ipc_msg.h
+IPC_AUTH_CHECK, IPC_AUTH_RESOLVE, IPC_AUTH_USERINFO = 100, 101, 102
+IPC_AUTH_OK, IPC_AUTH_FAIL, IPC_AUTH_TEMPFAIL = 150, 151, 152
+IPC_AUTH_RESOLVED, IPC_AUTH_USER, IPC_AUTH_ERROR = 153, 154, 155
+STD_PORTS = {"smtp": 25, "submission": 587, "submissions": 465,
+             "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
+
+# Sanitizer builds: leaks are reported at exit; make them fail loudly.
+SAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99",
+           "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+
+
+def prog(name):
+    return os.path.join(BUILD, name)
+
+
+def port_free(port):
+    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, port))
+        except OSError as e:
+            if fam == socket.AF_INET6 and e.errno == 99:  # no ::1 here
+                continue
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_offset():
+    """A port offset at which every standard port plus it is free."""
+    import random
+    for _ in range(200):
+        off = random.randrange(20000, 60000, 1000)
+        if all(port_free(p + off) for p in STD_PORTS.values()):
+            return off
+    raise RuntimeError("no free port offset found")
+
+
+def ipc_str(b):
+    if isinstance(b, str):
+        b = b.encode()
+    return struct.pack("<I", len(b)) + b
+
+
+def ipc_frame(mtype, reqid, payload):
+    return struct.pack("<IIQ", mtype, len(payload), reqid) + payload
+
+
+class IpcReader:
+    def __init__(self, payload):
+        self.p, self.o = payload, 0
+
+    def u32(self):
+        v = struct.unpack_from("<I", self.p, self.o)[0]
+        self.o += 4
+        return v
+
+    def u64(self):
+        v = struct.unpack_from("<Q", self.p, self.o)[0]
+        self.o += 8
+        return v
+
+    def str(self):
+        n = self.u32()
+        v = self.p[self.o:self.o + n]
+        assert len(v) == n
+        self.o += n
+        return v.decode()
+
+    def end(self):
+        assert self.o == len(self.p), "trailing bytes in payload"
+
+
+class AuthClient:
+    """Speaks the framed IPC protocol to authd like smtpd or imapd would."""
+
+    def __init__(self, path, timeout=30):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.reqid = 0
+
+    def close(self):
+        self.s.close()
+
+    def send(self, mtype, payload):
+        self.reqid += 1
+        self.s.sendall(ipc_frame(mtype, self.reqid, payload))
+        return self.reqid
+
+    def recv(self):
+        hdr = self._read(16)
+        mtype, length, reqid = struct.unpack("<IIQ", hdr)
+        return mtype, reqid, IpcReader(self._read(length))
+
+    def _read(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.s.recv(n - len(out))
+            if not chunk:
+                raise EOFError("authd closed the connection")
+            out += chunk
+        return out
+
+    def check(self, user, password, service="imap", ip="127.0.0.1"):
+        """Returns (reply type, text, seconds taken)."""
+        t0 = time.monotonic()
+        rid = self.send(IPC_AUTH_CHECK, ipc_str(user) + ipc_str(password) +
+                        ipc_str(service) + ipc_str(ip))
+        mtype, reqid, r = self.recv()
+        took = time.monotonic() - t0
+        assert reqid == rid
+        if mtype == IPC_AUTH_OK:
+            text = r.str()
+        elif mtype == IPC_AUTH_FAIL:
+            r.u32()
+            text = r.str()
+        else:
+            text = r.str()
+        r.end()
+        return mtype, text, took
+
+    def resolve(self, address):
+        rid = self.send(IPC_AUTH_RESOLVE, ipc_str(address))
+        mtype, reqid, r = self.recv()
+        assert reqid == rid and mtype == IPC_AUTH_RESOLVED, mtype
+        kind, n = r.u32(), r.u32()
+        targets = []
+        for _ in range(n):
+            flags = r.u32()
+            targets.append((r.str(), "mailbox" if flags == 1 else "forward"))
+        r.end()
+        return {1: "local", 2: "unknown", 3: "remote"}[kind], targets
+
+
+class Instance:
+    """One Letterbox instance in its own directory."""
+
+    def __init__(self, domain="example.test", extra_conf=""):
+        # mkdtemp makes 0700 directories; daemons running as their own
+        # users (when the tests run as root) must be able to traverse.
+        self.dir = tempfile.mkdtemp(prefix="lbtest-")
+        os.chmod(self.dir, 0o755)
+        self.domain = domain
+        self.offset = free_offset()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "letterboxd.log")
+        self.logf = None
+        self.inst = os.path.join(self.dir, "inst")
+        r = self.cli("init", self.inst, "--domain", domain,
+                     "--port-offset", str(self.offset), conf=False)
+        assert r.returncode == 0, r.stderr
+        self.init_out = r.stdout
+        self.conf = os.path.join(self.inst, "letterbox.conf")
+        with open(os.path.join(self.inst, "demo-password")) as f:
+            self.demo_password = f.read().strip()
+        self.demo_user = "demo@" + domain
+        if extra_conf:
+            self.edit_conf(extra_conf)
+
+    def port(self, name):
+        return STD_PORTS[name] + self.offset
+
+    def edit_conf(self, extra):
+        """Set keys: extra is 'section.key = value' lines (or 'key = value'
+        for global keys); each replaces the key in its block or adds it."""
+        with open(self.conf) as f:
+            text = f.read()
+        for line in extra.strip().splitlines():
+            k, v = [x.strip() for x in line.split("=", 1)]
+            section, _, key = k.rpartition(".")
+            text = set_key(text, section, key, v)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def env(self):
+        e = dict(os.environ)
+        e.update(SAN_ENV)
+        return e
+
+    def cli(self, *args, input=None, conf=True, timeout=60):
+        cmd = [prog("letterbox")]
+        if conf:
+            cmd += ["-c", self.conf]
+        cmd += list(args)
+        return subprocess.run(cmd, input=input, capture_output=True,
+                              text=True, timeout=timeout, env=self.env())
+
+    def start(self, wait=True):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [prog("letterboxd"), "-c", self.conf], stdin=subprocess.DEVNULL,
+            stdout=self.logf, stderr=self.logf, env=self.env(),
+            start_new_session=True)
+        if wait:
+            self.wait_log(r"event=ready", timeout=30)
+        return self
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=20, count=1, since=0):
+        """Wait until pattern occurs count times in the log after byte
+        offset since; returns the matches."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            text = self.log()[since:]
+            found = rx.findall(text)
+            if len(found) >= count:
+                return found
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError("letterboxd exited (%s) waiting for %r:\n%s"
+                                     % (self.proc.returncode, pattern, text))
+            if time.monotonic() > deadline:
+                raise AssertionError("timeout waiting for %r:\n%s"
+                                     % (pattern, text))
+            time.sleep(0.05)
+
+    def log_size(self):
+        return os.path.getsize(self.log_path)
+
+    def daemon_pids(self, name):
+        """PIDs of running children called name, from the log."""
+        pids = [int(p) for p in re.findall(
+            r"event=daemon-start daemon=%s pid=(\d+)" % name, self.log())]
+        return [p for p in pids if pid_alive(p)]
+
+    @property
+    def auth_sock(self):
+        return os.path.join(self.inst, "state", "run", "authd.sock")
+
+    def auth(self):
+        return AuthClient(self.auth_sock)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stop letterboxd by PID; returns its exit code.  Any child left
+        over (there should be none) is killed by its process group, which
+        is letterboxd's PID, and reported."""
+        if self.proc is None:
+            return None
+        rc = self.proc.poll()
+        if rc is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                rc = self.proc.wait(10)
+        leftovers = pgroup_pids(self.proc.pid)
+        if leftovers:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc = None
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+        assert not leftovers, "processes left after stop: %r" % leftovers
+        return rc
+
+    def cleanup(self):
+        try:
+            self.stop(sig=signal.SIGKILL)
+        finally:
+            subprocess.run(["rm", "-rf", self.dir])
+
+
+def set_key(text, section, key, value):
+    """Replace or add `key = value` in block `section` ('' for global)."""
+    lines = text.splitlines()
+    depth, cur, insert_at, start = 0, "", None, None
+    for i, line in enumerate(lines):
+        s = line.split("#", 1)[0].strip()
+        m = re.match(r"^([A-Za-z_]+(?:\s+[A-Za-z_]+)?)\s*\{$", s)
+        if m and depth == 0:
+            cur, depth, start = m.group(1), 1, i
+            continue
+        if s == "}" and depth == 1:
+            if cur == section:
+                insert_at = i
+            depth, cur = 0, ""
+            continue
+        km = re.match(r"^([A-Za-z_]+)\s*=", s)
+        if km and km.group(1) == key and cur == section:
+            indent = "\t" if section else ""
+            lines[i] = "%s%s = %s" % (indent, key, value)
+            return "\n".join(lines) + "\n"
+    if section == "":
+        lines.insert(0, "%s = %s" % (key, value))
+    elif insert_at is not None:
+        lines.insert(insert_at, "\t%s = %s" % (key, value))
+    else:
+        lines += ["", "%s {" % section, "\t%s = %s" % (key, value), "}"]
+    return "\n".join(lines) + "\n"
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def pgroup_pids(pgid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().split(")")[-1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
