@@ -23,30 +23,39 @@ daemon_usage(const char *name)
 	exit(64);
 }
 
-/* Parse LB_FDS="ctl=3 authd=4 smtp=5,6".  The master wrote it, so a
- * malformed value is a bug, but we still refuse it cleanly. */
-static void
-daemon_parse_fds(struct daemon_ctx *ctx, const char *env)
+int
+daemon_fds_parse(struct daemon_ctx *ctx, const char *env, const char **why)
 {
 	char *copy = xstrdup(env), *save = NULL, *tok;
+	int rc = 0;
 
-	for (tok = strtok_r(copy, " ", &save); tok != NULL;
+	for (tok = strtok_r(copy, " ", &save); tok != NULL && rc == 0;
 	    tok = strtok_r(NULL, " ", &save)) {
 		char *eq = strchr(tok, '='), *num, *s2 = NULL;
 
-		if (eq == NULL || eq == tok || (size_t)(eq - tok) >=
-		    sizeof(ctx->fds[0].name))
-			fatal("LB_FDS: malformed entry \"%s\"", tok);
+		if (eq == NULL || eq == tok || eq[1] == '\0' ||
+		    (size_t)(eq - tok) >= sizeof(ctx->fds[0].name)) {
+			*why = "malformed entry";
+			rc = -1;
+			break;
+		}
 		*eq = '\0';
 		for (num = strtok_r(eq + 1, ",", &s2); num != NULL;
 		    num = strtok_r(NULL, ",", &s2)) {
 			char *end;
 			long fd = strtol(num, &end, 10);
 
-			if (*end != '\0' || fd < 3 || fd > 65535)
-				fatal("LB_FDS: bad descriptor \"%s\"", num);
-			if (ctx->n_fds == DAEMON_MAX_FDS)
-				fatal("LB_FDS: too many descriptors");
+			if (*end != '\0' || end == num || fd < 3 ||
+			    fd > 65535) {
+				*why = "bad descriptor number";
+				rc = -1;
+				break;
+			}
+			if (ctx->n_fds == DAEMON_MAX_FDS) {
+				*why = "too many descriptors";
+				rc = -1;
+				break;
+			}
 			snprintf(ctx->fds[ctx->n_fds].name,
 			    sizeof(ctx->fds[0].name), "%s", tok);
 			ctx->fds[ctx->n_fds++].fd = (int)fd;
@@ -55,6 +64,7 @@ daemon_parse_fds(struct daemon_ctx *ctx, const char *env)
 		}
 	}
 	free(copy);
+	return rc;
 }
 
 static int
@@ -82,7 +92,7 @@ daemon_load(const char *path, struct cfg **out)
 void
 daemon_init(struct daemon_ctx *ctx, const char *name, int argc, char **argv)
 {
-	const char *env;
+	const char *env, *why = NULL;
 	int ch, check = 0, debug = 0;
 	static char tag[48];
 
@@ -121,8 +131,10 @@ daemon_init(struct daemon_ctx *ctx, const char *name, int argc, char **argv)
 	env = getenv("LB_UNPRIVILEGED");
 	ctx->unprivileged = env != NULL && strcmp(env, "1") == 0;
 	env = getenv("LB_FDS");
-	if (env != NULL)
-		daemon_parse_fds(ctx, env);
+	/* The master wrote LB_FDS, so a bad value is a bug, but we still
+	 * refuse it cleanly. */
+	if (env != NULL && daemon_fds_parse(ctx, env, &why) != 0)
+		fatal("LB_FDS=\"%s\": %s", env, why);
 }
 
 size_t

@@ -50,6 +50,11 @@ struct daemon_ctx {
 void daemon_init(struct daemon_ctx *ctx, const char *name, int argc,
     char **argv);
 
+/* daemon_fds_parse: add the entries of an LB_FDS value to ctx->fds (and
+ * ctx->ctl_fd for "ctl").  0, or -1 with *why on a malformed value. */
+int daemon_fds_parse(struct daemon_ctx *ctx, const char *env, const char **why)
+    __attribute__((warn_unused_result));
+
 /* daemon_fds: the descriptors named name in LB_FDS, in order, into out
  * (up to max); returns how many. */
 size_t daemon_fds(const struct daemon_ctx *ctx, const char *name, int *out,
