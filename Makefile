@@ -51,20 +51,21 @@ COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/obj/%.o)
 LIBCOMMON  := $(B)/libcommon.a
 
-# prog_dir: the folder whose *.c make a program (smtpd/ holds two programs:
-# files named queue_*.c belong to letterbox-queued, the rest to smtpd).
+# A program's sources: its folder's *.c.  smtpd/ holds two programs:
+# files named queue*.c belong to letterbox-queued, the rest to smtpd.
 define prog_srcs
 $(if $(filter queued,$(1)),$(wildcard smtpd/queue*.c),\
 $(if $(filter smtpd,$(1)),$(filter-out smtpd/queue%,$(wildcard smtpd/*.c)),\
 $(wildcard $(1)/*.c)))
 endef
+# Its main(): a program exists only once that file does (no placeholders).
+prog_main = $(if $(filter queued,$(1)),smtpd/queue_main.c,$(1)/main.c)
 
-# Programs exist only when their folder has a main(): no placeholders.
 BUILT :=
 define prog_rule
 $(2)_SRC := $(call prog_srcs,$(2))
 $(2)_OBJ := $$($(2)_SRC:%.c=$(B)/obj/%.o)
-ifneq ($$(strip $$($(2)_SRC)),)
+ifneq ($$(wildcard $(call prog_main,$(2))),)
 BUILT += $(B)/$(1)
 $(B)/$(1): $$($(2)_OBJ) $(LIBCOMMON)
 	$$(CC) $$(LDFLAGS) -o $$@ $$($(2)_OBJ) $(LIBCOMMON) $$(LDLIBS)
@@ -92,8 +93,8 @@ $(LIBCOMMON): $(COMMON_OBJ)
 # Unit tests may link a daemon's own objects: test_authd_*.c links every
 # authd/*.c object but main.o, and likewise for the other program folders.
 unit_dir = $(firstword $(subst _, ,$(1)))
-unit_objs = $(if $(filter authd cli master mda imapd pop3d,$(call unit_dir,$(1))),\
-	$(patsubst %.c,$(B)/obj/%.o,$(filter-out $(call unit_dir,$(1))/main.c,\
+unit_objs = $(if $(filter authd cli master smtpd mda imapd pop3d,$(call unit_dir,$(1))),\
+	$(patsubst %.c,$(B)/obj/%.o,$(filter-out %/main.c %/queue_main.c,\
 	$(wildcard $(call unit_dir,$(1))/*.c))))
 .SECONDEXPANSION:
 $(B)/tests/test_%: tests/unit/test_%.c $(LIBCOMMON) $$(call unit_objs,$$*)

@@ -15,7 +15,10 @@ for src in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$src" .c)
 	target=${name#fuzz_}
 	echo "== $name"
-	clang $CFLAGS -o "$OUT/$name" "$src" $COMMON $LIBS
+	# A target outside common/ names its other sources in a comment:
+	#   /* fuzz-sources: smtpd/smtp_data.c */
+	extra=$(sed -n 's|.*fuzz-sources: *\(.*\) \*/.*|\1|p' "$src")
+	clang $CFLAGS -o "$OUT/$name" "$src" $extra $COMMON $LIBS
 	corpus="$OUT/corpus-$target"
 	mkdir -p "$corpus"
 	seeds=tests/fuzz/corpus/$target
