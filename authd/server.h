@@ -1,0 +1,71 @@
+/* authd's request handling: clients on a libev loop, throttling, verification, replies. */
+/* SPDX-License-Identifier: ISC */
+#ifndef LB_AUTHD_SERVER_H
+#define LB_AUTHD_SERVER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "authd/throttle.h"
+#include "authd/verifier.h"
+#include "common/userdb.h"
+
+struct ev_loop;
+
+#define AUTHD_PASSWORD_MAX 1024	/* longer ones are checked as wrong */
+#define AUTHD_SERVICE_MAX 64
+#define AUTHD_IP_MAX 64
+#define AUTHD_CLIENT_INFLIGHT 64	/* per client; more get TEMPFAIL */
+#define AUTHD_MAX_PEERS 32
+
+struct authd_params {
+	struct throttle_params throttle;
+	char delim;			/* recipient delimiter, 0 = none */
+};
+
+/*
+ * What the server needs from the user database, as callbacks so that it
+ * can be tested without LMDB.  user_get: 1 found, 0 not, -1 error.
+ * resolve: 0 or -1.  Both run on the loop (LMDB reads do not block).
+ */
+struct authd_backend {
+	int (*user_get)(void *arg, const char *address,
+	    struct userdb_user *out);
+	int (*resolve)(void *arg, const char *address, char delim,
+	    struct userdb_resolution *out);
+	void *arg;
+};
+
+struct authd_server;
+
+/* authd_server_new: dummy_hash is checked for unknown users (copied). */
+struct authd_server *authd_server_new(struct ev_loop *loop,
+    const struct authd_params *p, const struct authd_backend *be,
+    struct verifier *v, const char *dummy_hash);
+void authd_server_free(struct authd_server **srv);
+
+/* authd_server_set_params: takes effect for requests that arrive later. */
+void authd_server_set_params(struct authd_server *srv,
+    const struct authd_params *p);
+
+/* authd_server_listen: accept on fd (a listening unix socket, owned from
+ * now on); peers who may connect, by uid. */
+void authd_server_listen(struct authd_server *srv, int fd,
+    const uid_t *peers, size_t n_peers);
+
+/* authd_server_add_client: serve an already connected fd (owned). */
+void authd_server_add_client(struct authd_server *srv, int fd);
+
+/* authd_server_shutdown: stop accepting; idle(arg) runs once no request
+ * is in flight (maybe at once). */
+void authd_server_shutdown(struct authd_server *srv, void (*idle)(void *),
+    void *arg);
+
+/*
+ * authd_peers_parse: "0,1001" -> uids.  s NULL or empty: self and 0.
+ * Returns 0, or -1 with *why_out for a bad list.
+ */
+int authd_peers_parse(const char *s, uid_t self, uid_t *out, size_t max,
+    size_t *n_out, const char **why_out);
+
+#endif
