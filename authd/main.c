@@ -154,9 +154,9 @@ main(int argc, char **argv)
 	daemon_drop_privs(&a.ctx, &a.ctx.cfg->authd.d);
 
 	/* after the drop, so that "our own uid" is the unprivileged one */
-	if (authd_peers_parse(getenv("LB_AUTH_PEERS"), getuid(), peers,
+	if (authd_peers_parse(getenv("LB_PEERS"), getuid(), peers,
 	    AUTHD_MAX_PEERS, &n_peers, &why) < 0)
-		fatal("authd: LB_AUTH_PEERS: %s", why);
+		fatal("authd: LB_PEERS: %s", why);
 
 	dummy = authd_dummy_hash(a.ctx.cfg);
 	a.loop = EV_DEFAULT;

@@ -14,7 +14,8 @@
  *     LB_FDS="ctl=3 authd=4 smtp=5,6 ..."   named inherited descriptors;
  *         "ctl" is the control socket to the master (IPC frames, see
  *         ipc_msg.h IPC_MASTER_*), the others are listening sockets.
- *     LB_AUTH_PEERS="0,1001,1002"  (authd only) uids allowed to connect.
+ *     LB_PEERS="0,1001,1002"  (a daemon that serves a socket) the uids
+ *         allowed to connect to it, from the table in master/main.c.
  *     LB_UNPRIVILEGED=1   the master is not root: run as the current user
  *         and ignore user/group settings (the master already warned).
  * A daemon started by hand without LB_FDS has no inherited sockets and

@@ -92,9 +92,9 @@ child_exec(struct master_child *c, int ctl)
 
 	src[n_src] = ctl;
 	names[n_src++] = "ctl";
-	if (c->d->serves_auth) {
-		src[n_src] = m->auth_fd;
-		names[n_src++] = "authd";
+	if (c->d->serves != NULL) {
+		src[n_src] = m->socks[c - m->children].fd;
+		names[n_src++] = c->d->serves;
 	}
 	for (i = 0; i < m->n_lfds; i++)
 		for (k = 0; c->d->kinds[k] != CFG_LISTEN_KIND_MAX; k++)
@@ -120,8 +120,10 @@ child_exec(struct master_child *c, int ctl)
 		setenv("LB_UNPRIVILEGED", "1", 1);
 	else
 		unsetenv("LB_UNPRIVILEGED");
-	if (c->d->serves_auth)
-		setenv("LB_AUTH_PEERS", m->auth_peers, 1);
+	if (c->d->serves != NULL)
+		setenv("LB_PEERS", m->socks[c - m->children].peers, 1);
+	else
+		unsetenv("LB_PEERS");
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	argv[0] = (char *)c->d->program;

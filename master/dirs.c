@@ -194,8 +194,8 @@ master_unix_listen(const char *path)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
 		return -1;
 	(void)unlink(path);
-	/* SECURITY: world-connectable on purpose; authd checks every peer's
-	 * uid with SO_PEERCRED against LB_AUTH_PEERS, made from the table
+	/* SECURITY: world-connectable on purpose; the serving daemon checks
+	 * every peer's uid with SO_PEERCRED against LB_PEERS, made from the table
 	 * in master/main.c. */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
 	    chmod(path, 0666) != 0 || listen(fd, 128) != 0) {
@@ -212,16 +212,18 @@ int
 master_sockets_open(struct master *m)
 {
 	size_t i;
-	int any_auth = 0;
 
-	for (i = 0; i < master_n_daemons; i++)
-		any_auth |= master_daemons[i].serves_auth;
-	m->auth_fd = -1;
-	if (any_auth) {
-		m->auth_path = xasprintf("%s/authd.sock", m->cfg->run_dir);
-		if ((m->auth_fd = master_unix_listen(m->auth_path)) < 0) {
-			log_err_errno("event=bind-failed socket=%s",
-			    m->auth_path);
+	m->socks = xcalloc(master_n_daemons, sizeof(*m->socks));
+	for (i = 0; i < master_n_daemons; i++) {
+		struct master_sock *s = &m->socks[i];
+
+		s->fd = -1;
+		if (master_daemons[i].serves == NULL)
+			continue;
+		s->path = xasprintf("%s/%s.sock", m->cfg->run_dir,
+		    master_daemons[i].serves);
+		if ((s->fd = master_unix_listen(s->path)) < 0) {
+			log_err_errno("event=bind-failed socket=%s", s->path);
 			return -1;
 		}
 	}
@@ -236,13 +238,14 @@ master_sockets_close(struct master *m)
 {
 	size_t i;
 
-	if (m->auth_fd >= 0) {
-		close(m->auth_fd);
-		m->auth_fd = -1;
+	for (i = 0; m->socks != NULL && i < master_n_daemons; i++) {
+		if (m->socks[i].fd >= 0)
+			close(m->socks[i].fd);
+		if (m->socks[i].path != NULL)
+			(void)unlink(m->socks[i].path);
+		free(m->socks[i].path);
 	}
-	if (m->auth_path != NULL)
-		(void)unlink(m->auth_path);
-	xfree(&m->auth_path);
+	xfree(&m->socks);
 	for (i = 0; i < m->n_lfds; i++)
 		close(m->lfds[i].fd);
 	m->n_lfds = 0;

@@ -24,16 +24,16 @@ section_authd(const struct cfg *cfg)
 
 /*
  * SECURITY: the process topology, reviewable at a glance.  Each row is a
- * daemon letterboxd starts: which listeners it gets, whether it serves the
- * authd socket, and whether its uid may ask authd.  Nothing else is
- * passed to a child.  Later daemons (smtpd, queued, mda, imapd, pop3d)
+ * daemon letterboxd starts: which listeners it gets, which unix socket it
+ * serves (RUN_DIR/NAME.sock), and which served sockets its uid may
+ * connect to.  Nothing else is passed to a child.  Later daemons (smtpd, queued, mda, imapd, pop3d)
  * are added here as they are built.
  */
 const struct master_daemon master_daemons[] = {
 	{
 		.name = "authd", .program = "letterbox-authd",
-		.section = section_authd, .serves_auth = 1, .asks_auth = 0,
-		.kinds = { CFG_LISTEN_KIND_MAX },
+		.section = section_authd, .serves = "authd",
+		.asks = { NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
 	},
 };
 const size_t master_n_daemons = sizeof(master_daemons) /
@@ -60,27 +60,39 @@ load_config(const char *path, struct cfg **out)
 	return rc;
 }
 
-/* LB_AUTH_PEERS: root (the admin CLI), our own uid, and the uid of each
- * daemon the table says may ask authd. */
+/* LB_PEERS of each served socket: root (the admin CLI), our own uid, and
+ * the uid of each daemon the table says may connect to it. */
 static void
-auth_peers_make(struct master *m)
+peers_make(struct master *m)
 {
-	struct buf b;
-	size_t i;
+	size_t i, j, k;
 
-	buf_init(&b, 64, sizeof(m->auth_peers) - 1);
-	(void)!buf_addf(&b, "0,%u", (unsigned)getuid());
 	for (i = 0; i < master_n_daemons; i++) {
-		struct passwd *pw;
+		const char *name = master_daemons[i].serves;
+		struct buf b;
 
-		if (!master_daemons[i].asks_auth || m->unprivileged)
+		if (name == NULL)
 			continue;
-		pw = getpwnam(master_daemons[i].section(m->cfg)->user);
-		if (pw != NULL)
-			(void)!buf_addf(&b, ",%u", (unsigned)pw->pw_uid);
+		buf_init(&b, 64, sizeof(m->socks[i].peers) - 1);
+		(void)!buf_addf(&b, "0,%u", (unsigned)getuid());
+		for (j = 0; j < master_n_daemons && !m->unprivileged; j++) {
+			const struct master_daemon *d = &master_daemons[j];
+
+			for (k = 0; d->asks[k] != NULL; k++) {
+				struct passwd *pw;
+
+				if (strcmp(d->asks[k], name) != 0)
+					continue;
+				pw = getpwnam(d->section(m->cfg)->user);
+				if (pw != NULL)
+					(void)!buf_addf(&b, ",%u",
+					    (unsigned)pw->pw_uid);
+			}
+		}
+		snprintf(m->socks[i].peers, sizeof(m->socks[i].peers), "%s",
+		    buf_cstr(&b));
+		buf_fini(&b);
 	}
-	snprintf(m->auth_peers, sizeof(m->auth_peers), "%s", buf_cstr(&b));
-	buf_fini(&b);
 }
 
 static void
@@ -206,7 +218,7 @@ main(int argc, char **argv)
 		fatal("%s", why);
 	if (master_sockets_open(&m) != 0)
 		return 1;
-	auth_peers_make(&m);
+	peers_make(&m);
 	pidfile_write(&m);
 
 	signal(SIGPIPE, SIG_IGN);

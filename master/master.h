@@ -18,8 +18,12 @@ struct master_daemon {
 	const char *program;		/* "letterbox-authd" */
 	/* its section of the config (user, group, chroot, workers) */
 	const struct cfg_daemon *(*section)(const struct cfg *cfg);
-	int serves_auth;		/* gets RUN_DIR/authd.sock */
-	int asks_auth;			/* its uid may connect to authd */
+	/* the unix socket it serves, RUN_DIR/NAME.sock, passed to it as
+	 * LB_FDS name NAME; NULL for none */
+	const char *serves;
+	/* the sockets it may connect to (checked by the serving daemon
+	 * against LB_PEERS); NULL-terminated */
+	const char *asks[4];
 	/* listener kinds it serves, CFG_LISTEN_KIND_MAX-terminated */
 	enum cfg_listener_kind kinds[4];
 };
@@ -47,15 +51,18 @@ struct master {
 	int unprivileged;		/* not started as root */
 	int stopping;
 	int announced_ready;
-	int auth_fd;			/* RUN_DIR/authd.sock, -1 if none */
-	char *auth_path;
+	/* one served socket per daemon row (index as master_daemons) */
+	struct master_sock {
+		int fd;			/* -1 if the row serves none */
+		char *path;
+		char peers[256];	/* LB_PEERS for its server */
+	} *socks;
 	char *pid_path;
 	struct {
 		enum cfg_listener_kind kind;
 		int fd;
 	} lfds[MASTER_MAX_LISTEN_FDS];
 	size_t n_lfds;
-	char auth_peers[256];		/* LB_AUTH_PEERS value */
 	struct master_child *children;
 	size_t n_children;
 	ev_signal sigterm_w, sigint_w, sighup_w;
