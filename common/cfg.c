@@ -19,6 +19,8 @@ enum cfg_sect {
 	CFG_S_TLS,
 	CFG_S_MASTER,
 	CFG_S_AUTHD,
+	CFG_S_SMTPD,
+	CFG_S_QUEUED,
 	CFG_S_LISTEN,		/* labelled: listen KIND { } */
 	CFG_S_MAX,
 	CFG_S_SKIP = CFG_S_MAX,	/* inside a block already reported bad */
@@ -32,6 +34,8 @@ static const struct {
 	[CFG_S_TLS] = { "tls", 0 },
 	[CFG_S_MASTER] = { "master", 0 },
 	[CFG_S_AUTHD] = { "authd", 0 },
+	[CFG_S_SMTPD] = { "smtpd", 0 },
+	[CFG_S_QUEUED] = { "queued", 0 },
 	[CFG_S_LISTEN] = { "listen", 1 },
 };
 
@@ -156,6 +160,40 @@ static const struct cfg_key cfg_keys[] = {
 	    1, 100, NULL, "2" },
 	{ CFG_S_AUTHD, "hash_memlimit", CFG_T_SIZE, G(authd.hash_memlimit), 0,
 	    8192, 4ULL << 30, NULL, "64M" },
+
+	{ CFG_S_SMTPD, "user", CFG_T_STR, G(smtpd.d.user), 0, 0, 0, NULL,
+	    "lb-smtp" },
+	{ CFG_S_SMTPD, "group", CFG_T_STR, G(smtpd.d.group), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_SMTPD, "chroot", CFG_T_PATH, G(smtpd.d.chroot), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_SMTPD, "workers", CFG_T_UINT, G(smtpd.d.workers), 0, 1, 64,
+	    NULL, "1" },
+	{ CFG_S_SMTPD, "max_message_size", CFG_T_SIZE,
+	    G(smtpd.max_message_size), 0, 1024, 1ULL << 32, NULL, "50M" },
+	{ CFG_S_SMTPD, "max_recipients", CFG_T_UINT, G(smtpd.max_recipients),
+	    0, 1, 1000, NULL, "100" },
+	{ CFG_S_SMTPD, "max_errors", CFG_T_UINT, G(smtpd.max_errors), 0, 1,
+	    1000, NULL, "10" },
+	{ CFG_S_SMTPD, "timeout", CFG_T_DUR_MS, G(smtpd.timeout_ms), 0, SEC,
+	    HOUR, NULL, "5m" },
+	{ CFG_S_SMTPD, "data_timeout", CFG_T_DUR_MS, G(smtpd.data_timeout_ms),
+	    0, SEC, 2 * HOUR, NULL, "10m" },
+	{ CFG_S_SMTPD, "greet_pause", CFG_T_DUR_MS, G(smtpd.greet_pause_ms),
+	    0, 0, 60 * SEC, NULL, "0s" },
+	{ CFG_S_SMTPD, "received_auth", CFG_T_BOOL, G(smtpd.received_auth), 0,
+	    0, 0, NULL, "no" },
+
+	{ CFG_S_QUEUED, "user", CFG_T_STR, G(queued.d.user), 0, 0, 0, NULL,
+	    "lb-queue" },
+	{ CFG_S_QUEUED, "group", CFG_T_STR, G(queued.d.group), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_QUEUED, "chroot", CFG_T_PATH, G(queued.d.chroot), 0, 0, 0,
+	    NULL, NULL },
+	{ CFG_S_QUEUED, "workers", CFG_T_UINT, G(queued.d.workers), 0, 1, 1,
+	    NULL, "1" },
+	{ CFG_S_QUEUED, "commit_threads", CFG_T_UINT,
+	    G(queued.commit_threads), 0, 1, 64, NULL, "4" },
 
 	{ CFG_S_LISTEN, "address", CFG_T_ADDR, L(addrs), CFG_MAX_ADDRS, 0, 0,
 	    NULL, NULL },
@@ -828,6 +866,10 @@ cfg_check(struct cfg_parser *ps)
 		c->run_dir = cfg_own(ps->c, xasprintf("%s/run", c->state_dir));
 	if (c->authd.d.group == NULL)
 		c->authd.d.group = c->authd.d.user;
+	if (c->smtpd.d.group == NULL)
+		c->smtpd.d.group = c->smtpd.d.user;
+	if (c->queued.d.group == NULL)
+		c->queued.d.group = c->queued.d.user;
 	if ((c->tls.cert == NULL) != (c->tls.key == NULL)) {
 		p = cfg_key_pos(ps->c, CFG_S_TLS, c->tls.cert ? "cert" : "key");
 		cfg_errs_add(&ps->errs, p.line, p.col, "tls.%s is set but "

@@ -107,6 +107,22 @@ struct cfg {
 		uint64_t hash_memlimit;		/* Argon2id mem, default 64M */
 	} authd;
 
+	struct {
+		struct cfg_daemon d;		/* user lb-smtp, workers 1 */
+		uint64_t max_message_size;	/* SIZE, default 50M */
+		unsigned max_recipients;	/* per message, default 100 */
+		unsigned max_errors;		/* per session, default 10 */
+		unsigned timeout_ms;		/* idle per command, 5m */
+		unsigned data_timeout_ms;	/* a whole DATA/BDAT, 10m */
+		unsigned greet_pause_ms;	/* wait before 220, default 0 */
+		int received_auth;		/* name the AUTH user, no */
+	} smtpd;
+
+	struct {
+		struct cfg_daemon d;		/* user lb-queue, workers 1 */
+		unsigned commit_threads;	/* parallel fsyncs, default 4 */
+	} queued;
+
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;
 };

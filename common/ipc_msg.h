@@ -28,6 +28,17 @@ enum ipc_type {
 	IPC_AUTH_USER,		/* u32 found(0/1), str address,
 				 * u64 quota_bytes, u64 quota_messages */
 	IPC_AUTH_ERROR,		/* str text: the request was malformed */
+
+	/* smtpd -> queued (RUN_DIR/queued.sock); docs/queue.md */
+	IPC_QUEUE_CREATE = 200,	/* (empty): a new spool file, please */
+	IPC_QUEUE_COMMIT,	/* str id, u64 size: make it durable */
+	IPC_QUEUE_ABORT,	/* str id: drop it (no reply) */
+
+	/* queued -> smtpd */
+	IPC_QUEUE_CREATED = 250, /* str id, + the file's fd (O_WRONLY) */
+	IPC_QUEUE_COMMITTED,	/* str id: on disk, fsynced, in the queue */
+	IPC_QUEUE_TEMPFAIL,	/* str text: answer 451 and keep nothing */
+	IPC_QUEUE_ERROR,	/* str text: the request was malformed */
 };
 
 enum ipc_auth_fail {
