@@ -145,15 +145,31 @@ secret_str_fini(struct secret_str *s)
 	s->len = 0;
 }
 
+static void
+secret_str_alloc(struct secret_str *s)
+{
+	secret_str_fini(s);
+	if ((s->p = sodium_malloc(SECRET_PW_MAX + 1)) == NULL)
+		fatal("out of memory (sodium_malloc)");
+	s->len = 0;
+}
+
+void
+secret_str_random(struct secret_str *s, size_t len)
+{
+	BUG_ON(len == 0 || len > SECRET_PW_MAX);
+	secret_str_alloc(s);
+	secret_random_password(s->p, len + 1);
+	s->len = len;
+}
+
 int
 secret_str_read_fd(struct secret_str *s, int fd, const char **why_out)
 {
 	char c;
 	ssize_t r;
 
-	secret_str_fini(s);
-	if ((s->p = sodium_malloc(SECRET_PW_MAX + 1)) == NULL)
-		fatal("out of memory (sodium_malloc)");
+	secret_str_alloc(s);
 	for (;;) {
 		r = read(fd, &c, 1);
 		if (r < 0 && errno == EINTR)

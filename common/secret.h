@@ -63,6 +63,10 @@ void secret_str_init(struct secret_str *s);
 /* secret_str_fini: sodium_memzero and sodium_free; s is empty again. */
 void secret_str_fini(struct secret_str *s);
 
+/* secret_str_random: replace s with a fresh secret_random_password of len
+ * characters (len <= SECRET_PW_MAX). */
+void secret_str_random(struct secret_str *s, size_t len);
+
 /*
  * secret_str_read_fd: one line from fd, read byte by byte so that no
  * copy stays in a stdio buffer; the line ends at LF or end of file, and a
