@@ -120,7 +120,8 @@ static const struct cli_opt *
 cli_opt_find(const struct cli_opt *opts, const char *name, size_t n)
 {
 	for (; opts != NULL && opts->name != NULL; opts++)
-		if (strlen(opts->name) == n && strncmp(opts->name, name, n) == 0)
+		if (strlen(opts->name) == n &&
+		    strncmp(opts->name, name, n) == 0)
 			return opts;
 	return NULL;
 }
@@ -156,8 +157,9 @@ cli_args(int argc, char **argv, const struct cli_opt *opts,
 		    strlen(name));
 		if (o == NULL) {
 			snprintf(cli_whybuf, sizeof(cli_whybuf),
-			    "unknown option \"%.*s\"", eq ? (int)(eq - argv[i]) :
-			    (int)strlen(argv[i]), argv[i]);
+			    "unknown option \"%.*s\"",
+			    eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]),
+			    argv[i]);
 			*why_out = cli_whybuf;
 			return -1;
 		}
@@ -239,8 +241,8 @@ cli_parse_count(const char *s, uint64_t *out, const char **why_out)
 		return 0;
 	}
 	if (cli_digits(s, strlen(s), out) < 0) {
-		snprintf(cli_whybuf, sizeof(cli_whybuf), "invalid number \"%s\" "
-		    "(digits, or unlimited)", s);
+		snprintf(cli_whybuf, sizeof(cli_whybuf),
+		    "invalid number \"%s\" (digits, or unlimited)", s);
 		*why_out = cli_whybuf;
 		return -1;
 	}

@@ -113,7 +113,8 @@ addr_quoted_len(struct span s, const char **why_out)
 		if (c == '"')
 			return i + 1;
 		if (c == '\\') {
-			if (i + 1 >= s.n || s.p[i + 1] < 32 || s.p[i + 1] > 126) {
+			if (i + 1 >= s.n || s.p[i + 1] < 32 ||
+			    s.p[i + 1] > 126) {
 				*why_out = "invalid quoted pair in local part";
 				return 0;
 			}

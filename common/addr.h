@@ -31,9 +31,9 @@ struct addr_parts {
  * octets.  Domain: LDH labels (1 to 63 octets each, no leading or
  * trailing hyphen, no trailing dot) up to 255 octets, or an IPv4 or IPv6
  * address literal.  The whole address at most 254 octets (RFC 5321
- * 4.5.3.1.3: a path is at most 256 octets with its angle brackets).  UTF-8 is allowed in atoms, quoted strings and labels
- * (SMTPUTF8); malformed UTF-8, NUL and control characters (C0, DEL, C1)
- * are refused.  Returns 0 and fills *out, or -1 with a static message in
+ * 4.5.3.1.3: a path is at most 256 octets with its angle brackets).
+ * UTF-8 is allowed in atoms, quoted strings and labels (SMTPUTF8);
+ * malformed UTF-8, NUL and control characters (C0, DEL, C1) are refused.  Returns 0 and fills *out, or -1 with a static message in
  * *why_out (may be NULL).  Pure: no I/O, no allocation.
  */
 int addr_parse(struct span in, struct addr_parts *out, const char **why_out)

@@ -74,6 +74,16 @@ test_random(void **state)
 		assert_null(strchr("0Oo1lI", pw[i]));
 	secret_random_password(pw, 2);
 	assert_int_equal(strlen(pw), 1);
+	{
+		struct secret_str s;
+
+		secret_str_init(&s);
+		secret_str_random(&s, 16);
+		assert_int_equal(s.len, 16);
+		assert_int_equal(strlen(s.p), 16);
+		secret_str_fini(&s);
+		assert_null(s.p);
+	}
 	secret_random_id(&a);
 	secret_random_id(&b);
 	assert_true(a != 0 && b != 0 && a != b);
