@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cmd_auth.h"
 #include "common/xmem.h"
 
 const struct cli_cmd cli_cmds[] = {
@@ -34,6 +35,9 @@ const struct cli_cmd cli_cmds[] = {
 	{ "quota", cmd_quota, NULL,
 	    "quota set ADDRESS SIZE [MESSAGES]\n"
 	    "quota show ADDRESS" },
+	{ "auth", cmd_auth, NULL,
+	    "auth test ADDRESS [--password-stdin] [--ip IP] [--service NAME]\n"
+	    "auth resolve ADDRESS" },
 	{ NULL, NULL, NULL, NULL },
 };
 
