@@ -68,7 +68,8 @@ $(2)_OBJ := $$($(2)_SRC:%.c=$(B)/obj/%.o)
 ifneq ($$(wildcard $(call prog_main,$(2))),)
 BUILT += $(B)/$(1)
 $(B)/$(1): $$($(2)_OBJ) $(LIBCOMMON)
-	$$(CC) $$(LDFLAGS) -o $$@ $$($(2)_OBJ) $(LIBCOMMON) $$(LDLIBS)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$($(2)_OBJ) $(LIBCOMMON) $$(LDLIBS)
 endif
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call prog_rule,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
@@ -81,14 +82,23 @@ all: programs
 
 programs: $(BUILT)
 
+# V=1 shows whole command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 # Unit tests may link a daemon's own objects: test_authd_*.c links every
 # authd/*.c object but main.o, and likewise for the other program folders.
@@ -99,7 +109,8 @@ unit_objs = $(if $(filter authd cli master smtpd mda imapd pop3d,$(call unit_dir
 .SECONDEXPANSION:
 $(B)/tests/test_%: tests/unit/test_%.c $(LIBCOMMON) $$(call unit_objs,$$*)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< \
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< \
 		$(call unit_objs,$*) $(LIBCOMMON) $(LDLIBS) -lcmocka
 
 deps:
