@@ -52,7 +52,8 @@ void linebuf_reset(struct linebuf *lb);
  *   overlong line is being skipped: then it is the bytes thrown away.
  * PARSE_ERR: a line longer than max ended here; it was thrown away in full
  *   (*used_out includes its last part and terminator), line_out->line is
- *   empty and line_out->end tells how it ended.  Reply 500/BAD and go on.
+ *   empty (its pointer means nothing) and line_out->end tells how it
+ *   ended.  Reply 500/BAD and go on.
  *   This is reported once per overlong line, when its LF arrives, so the
  *   result does not depend on how the input was split.
  *

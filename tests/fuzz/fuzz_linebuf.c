@@ -30,9 +30,11 @@ fuzz_run(const uint8_t *data, size_t size, size_t max, size_t step)
 				continue;
 			BUG_ON(rc == PARSE_OK && (l.line.n > max ||
 			    memchr(l.line.p, '\n', l.line.n) != NULL));
-			h = (h ^ ((uint64_t)rc << 40 | (uint64_t)l.end << 32 | l.flags |
-			    (uint64_t)(l.line.p - data) << 8 |
-			    (uint64_t)l.line.n << 48)) * 1099511628211ULL;
+			/* an overlong line's empty span points nowhere */
+			h = (h ^ ((uint64_t)rc << 40 | (uint64_t)l.end << 32 |
+			    l.flags | (uint64_t)l.line.n << 48 |
+			    (rc == PARSE_OK ? (uint64_t)(l.line.p - data) << 8 :
+			    0))) * 1099511628211ULL;
 		}
 		BUG_ON(end - start > max + 1);
 	}

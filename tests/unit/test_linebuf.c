@@ -93,6 +93,7 @@ static const struct lcase cases[] = {
 	{ 3, "abcdefghijkl\nabcd\n", 0, "ERR:L|ERR:L|" },
 	{ 0, "\r\nx\r\n", 0, "OK:C:|ERR:C|" },
 	{ 4, "abc", 0, "" },
+	{ 0, "\xc0\n", 0, "ERR:L|" },	/* from fuzz_linebuf */
 };
 
 static void
