@@ -901,10 +901,13 @@ cfg_parse(const char *name, struct span text, struct cfg **cfg_out,
 	if (text.n > CFG_MAX_FILE) {
 		cfg_errs_add(&ps->errs, 0, 0, "file too large (max 1 MiB)");
 	} else {
-		cfg_defaults(ps, CFG_S_GLOBAL, pub);
-		cfg_defaults(ps, CFG_S_TLS, pub);
-		cfg_defaults(ps, CFG_S_MASTER, pub);
-		cfg_defaults(ps, CFG_S_AUTHD, pub);
+		enum cfg_sect sect;
+
+		/* Every unlabelled section has its defaults even when the
+		 * file never opens it. */
+		for (sect = CFG_S_GLOBAL; sect < CFG_S_MAX; sect++)
+			if (!cfg_sects[sect].labelled)
+				cfg_defaults(ps, sect, pub);
 		cfg_lex_init(&ps->lx, text, &ps->errs);
 		cfg_file(ps);
 		if (!ps->errs.full)

@@ -724,10 +724,49 @@ test_example_and_data(void **state)
 	buf_fini(&errs);
 }
 
+/* Sections added for smtpd and queued: defaults without a block, values
+ * with one, and group following user. */
+static void
+test_daemon_sections(void **state)
+{
+	static const char text[] = "smtpd {\n user = mx\n max_message_size ="
+	    " 10M\n greet_pause = 300ms\n received_auth = yes\n}\n"
+	    "queued {\n commit_threads = 8\n}\n";
+	struct cfg *c = NULL;
+	struct buf errs;
+
+	buf_init(&errs, 256, 65536);
+	assert_int_equal(cfg_parse("t.conf", span_make("", 0), &c, &errs), 0);
+	assert_string_equal(c->smtpd.d.user, "lb-smtp");
+	assert_string_equal(c->smtpd.d.group, "lb-smtp");
+	assert_int_equal(c->smtpd.d.workers, 1);
+	assert_int_equal(c->smtpd.max_message_size, 50ULL << 20);
+	assert_int_equal(c->smtpd.max_recipients, 100);
+	assert_int_equal(c->smtpd.max_errors, 10);
+	assert_int_equal(c->smtpd.timeout_ms, 300000);
+	assert_int_equal(c->smtpd.data_timeout_ms, 600000);
+	assert_int_equal(c->smtpd.greet_pause_ms, 0);
+	assert_int_equal(c->smtpd.received_auth, 0);
+	assert_string_equal(c->queued.d.user, "lb-queue");
+	assert_string_equal(c->queued.d.group, "lb-queue");
+	assert_int_equal(c->queued.commit_threads, 4);
+	cfg_free(&c);
+	assert_int_equal(cfg_parse("t.conf", span_cstr(text), &c, &errs), 0);
+	assert_string_equal(c->smtpd.d.user, "mx");
+	assert_string_equal(c->smtpd.d.group, "mx");
+	assert_int_equal(c->smtpd.max_message_size, 10ULL << 20);
+	assert_int_equal(c->smtpd.greet_pause_ms, 300);
+	assert_int_equal(c->smtpd.received_auth, 1);
+	assert_int_equal(c->queued.commit_threads, 8);
+	cfg_free(&c);
+	buf_fini(&errs);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_daemon_sections),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values_good),
 		cmocka_unit_test(test_value_syntax),
