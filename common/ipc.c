@@ -71,6 +71,12 @@ ipc_msg_init(struct ipc_msg *m, uint32_t type, uint64_t reqid)
 }
 
 void
+ipc_msg_set_reqid(struct ipc_msg *m, uint64_t reqid)
+{
+	le64_put(m->b.data + 8, reqid);
+}
+
+void
 ipc_msg_fini(struct ipc_msg *m)
 {
 	buf_fini(&m->b);

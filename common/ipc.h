@@ -36,6 +36,8 @@ struct ipc_msg {
 };
 
 void ipc_msg_init(struct ipc_msg *m, uint32_t type, uint64_t reqid);
+/* ipc_msg_set_reqid: change the request id of a message being built. */
+void ipc_msg_set_reqid(struct ipc_msg *m, uint64_t reqid);
 void ipc_msg_fini(struct ipc_msg *m);
 /* Each put fails (-1) once the payload would pass IPC_MAX_PAYLOAD; the
  * message is then poisoned and ipc_msg_finish fails too. */
