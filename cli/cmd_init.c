@@ -82,8 +82,9 @@ cmd_init_quoted(struct buf *b, const char *s)
 }
 
 /*
- * Write DIR/letterbox.conf (0600, created exclusively).  Listeners are
- * written only for daemons this build has: a config that names a daemon
+ * Write DIR/letterbox.conf (0644, created exclusively: it holds no
+ * secrets, and the daemons re-read it on SIGHUP after dropping root).
+ * Listeners are written only for daemons this build has: a config that names a daemon
  * that does not exist would fail at start.
  */
 static int
@@ -128,7 +129,7 @@ cmd_init_write_conf(const struct cmd_init_opts *o, const char *path)
 		buf_fini(&b);
 		return cli_fail("config text too long");
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0 || write(fd, b.data, b.len) != (ssize_t)b.len ||
 	    fsync(fd) < 0) {
 		rc = cli_fail("cannot write %s: %s", path, strerror(errno));

@@ -1004,31 +1004,31 @@ cfg_read(const char *path, struct buf *text, struct cfg_errs *e)
 	return n < 0 ? -1 : 0;
 }
 
-/* cfg_check_file: the file named by tls.NAME opens; for the key, also
- * that nobody but its owner can read it. */
+/* cfg_check_file: the file named by tls.NAME exists; for the key, also
+ * that nobody but its owner can read it.  stat, not open: a daemon that
+ * has dropped root re-reads this config on SIGHUP and need not be able to
+ * read the key itself (the TLS layer reports a key it cannot load). */
 static void
 cfg_check_file(struct cfg_impl *c, struct cfg_errs *e, const char *name,
     const char *path, int secret)
 {
 	struct cfg_pos at = cfg_key_pos(c, CFG_S_TLS, name);
 	struct stat st;
-	int fd;
 
 	if (path == NULL)
 		return;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	if (stat(path, &st) == -1) {
 		cfg_errs_add(e, at.line, at.col, "cannot read tls.%s \"%s\": %s",
 		    name, path, strerror(errno));
 		return;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+	if (!S_ISREG(st.st_mode))
 		cfg_errs_add(e, at.line, at.col, "tls.%s \"%s\" is not a "
 		    "regular file", name, path);
 	/* SECURITY: a private key others can read is as good as leaked. */
 	else if (secret && (st.st_mode & (S_IRGRP | S_IROTH)))
 		cfg_errs_add(e, at.line, at.col, "tls.%s \"%s\" is readable by "
 		    "group or others: chmod 600 it", name, path);
-	close(fd);
 }
 
 int

@@ -3,14 +3,19 @@
 #include "common/daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include <ev.h>
 
 #include "common/ipc.h"
 #include "common/ipc_msg.h"
@@ -135,6 +140,18 @@ daemon_init(struct daemon_ctx *ctx, const char *name, int argc, char **argv)
 	 * refuse it cleanly. */
 	if (env != NULL && daemon_fds_parse(ctx, env, &why) != 0)
 		fatal("LB_FDS=\"%s\": %s", env, why);
+	/* Every inherited socket but ctl is a listener served by a loop:
+	 * a blocking one would stall the loop on its second accept. */
+	for (size_t i = 0; i < ctx->n_fds; i++) {
+		int fl, fd = ctx->fds[i].fd;
+
+		if (fd == ctx->ctl_fd)
+			continue;
+		if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			fatal_errno("LB_FDS: descriptor %d (%s)", fd,
+			    ctx->fds[i].name);
+	}
 }
 
 size_t
@@ -205,13 +222,32 @@ daemon_drop_privs(struct daemon_ctx *ctx, const struct cfg_daemon *d)
 		fatal("%s: refusing to run as root", ctx->name);
 }
 
+/* The master never closes ctl while it runs: EOF means it died (kill -9).
+ * A daemon must not outlive it holding sockets and files, so it stops the
+ * way SIGTERM stops it: gracefully, through its own handler. */
+static void
+daemon_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	char b[64];
+	ssize_t r = recv(w->fd, b, sizeof(b), MSG_DONTWAIT);
+
+	if (r > 0 || (r < 0 && (errno == EAGAIN || errno == EINTR)))
+		return;
+	ev_io_stop(loop, w);
+	log_warn("event=master-gone action=stop");
+	raise(SIGTERM);
+}
+
 void
 daemon_ready(struct daemon_ctx *ctx)
 {
+	static ev_io ctl_w;
 	struct ipc_msg m;
 
 	if (ctx->ctl_fd < 0)
 		return;
+	ev_io_init(&ctl_w, daemon_ctl_cb, ctx->ctl_fd, EV_READ);
+	ev_io_start(EV_DEFAULT, &ctl_w);
 	ipc_msg_init(&m, IPC_MASTER_READY, 0);
 	if (ipc_msg_finish(&m) != 0 || ipc_send_blocking(ctx->ctl_fd, &m) != 0)
 		log_warn_errno("event=ready-notify-failed");

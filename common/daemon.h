@@ -70,7 +70,10 @@ size_t daemon_fds(const struct daemon_ctx *ctx, const char *name, int *out,
  */
 void daemon_drop_privs(struct daemon_ctx *ctx, const struct cfg_daemon *d);
 
-/* daemon_ready: tell the master we serve (IPC_MASTER_READY on ctl). */
+/* daemon_ready: tell the master we serve (IPC_MASTER_READY on ctl), and
+ * watch ctl on the default libev loop (every daemon's one loop): if the
+ * master dies, the daemon raises SIGTERM on itself and so stops through
+ * its own graceful path. */
 void daemon_ready(struct daemon_ctx *ctx);
 
 /*

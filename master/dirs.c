@@ -193,7 +193,8 @@ master_unix_listen(const char *path)
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) < 0)
 		return -1;
 	(void)unlink(path);
 	/* SECURITY: world-connectable on purpose; the serving daemon checks

@@ -137,3 +137,15 @@ def test_missing_config_file(tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith("%s: cannot read: No such file or directory"
                                % missing), r.stderr
+
+
+def test_daemons_stop_when_master_is_killed(running):
+    """kill -9 of letterboxd must not leave its daemons running."""
+    [authd] = running.daemon_pids("authd")
+    running.proc.kill()
+    running.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while lbtest.pid_alive(authd) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not lbtest.pid_alive(authd)
+    assert "event=master-gone action=stop" in running.log()
