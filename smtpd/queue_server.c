@@ -288,8 +288,9 @@ queue_commit_refuse(struct queue_file *f, uint64_t reqid, const char *why)
 
 	log_warn("conn=%s event=commit-failed id=%s reason=\"%s\"", cl->id,
 	    f->id, why);
-	queue_reply_text(cl, IPC_QUEUE_TEMPFAIL, reqid, why);
+	/* gone before the answer goes out: smtpd may look (tests do) */
 	queue_file_free(f, 1);
+	queue_reply_text(cl, IPC_QUEUE_TEMPFAIL, reqid, why);
 }
 
 static int
