@@ -15,6 +15,7 @@
 #include "common/cfg.h"
 #include "common/daemon.h"
 #include "common/log.h"
+#include "common/peer.h"
 #include "common/userdb.h"
 #include "common/xmem.h"
 
@@ -136,8 +137,7 @@ main(int argc, char **argv)
 	struct authd_params p;
 	struct verifier *v;
 	ev_signal sig_term, sig_int, sig_hup;
-	uid_t peers[AUTHD_MAX_PEERS];
-	size_t n_peers;
+	struct peer_set peers;
 	const char *why = NULL;
 	char *dummy;
 	int fds[2];
@@ -154,8 +154,7 @@ main(int argc, char **argv)
 	daemon_drop_privs(&a.ctx, &a.ctx.cfg->authd.d);
 
 	/* after the drop, so that "our own uid" is the unprivileged one */
-	if (authd_peers_parse(getenv("LB_PEERS"), getuid(), peers,
-	    AUTHD_MAX_PEERS, &n_peers, &why) < 0)
+	if (peer_parse(getenv("LB_PEERS"), getuid(), &peers, &why) < 0)
 		fatal("authd: LB_PEERS: %s", why);
 
 	dummy = authd_dummy_hash(a.ctx.cfg);
@@ -165,7 +164,7 @@ main(int argc, char **argv)
 	    AUTHD_QUEUE_PER_WORKER, verifier_argon2);
 	authd_params_from(a.ctx.cfg, &p);
 	a.srv = authd_server_new(a.loop, &p, &be, v, dummy);
-	authd_server_listen(a.srv, fds[0], peers, n_peers);
+	authd_server_listen(a.srv, fds[0], &peers);
 
 	ev_signal_init(&sig_term, authd_sigterm_cb, SIGTERM);
 	ev_signal_init(&sig_int, authd_sigterm_cb, SIGINT);
@@ -175,7 +174,7 @@ main(int argc, char **argv)
 	ev_signal_start(a.loop, &sig_int);
 	ev_signal_start(a.loop, &sig_hup);
 
-	log_notice("event=started workers=%u peers=%zu", workers, n_peers);
+	log_notice("event=started workers=%u peers=%zu", workers, peers.n);
 	daemon_ready(&a.ctx);
 	ev_run(a.loop, 0);
 

@@ -15,6 +15,7 @@
 #include "common/ipc.h"
 #include "common/ipc_msg.h"
 #include "common/log.h"
+#include "common/peer.h"
 #include "common/xmem.h"
 
 /* Requests are small; a bigger frame is an error, never buffered. */
@@ -57,8 +58,7 @@ struct authd_server {
 	char dummy[USERDB_HASH_MAX];
 	int listen_fd;
 	ev_io accept_w;
-	uid_t peers[AUTHD_MAX_PEERS];
-	size_t n_peers;
+	struct peer_set peers;
 	struct authd_client *clients;
 	size_t inflight;
 	int stopping;
@@ -481,22 +481,6 @@ authd_server_add_client(struct authd_server *srv, int fd)
 	log_debug("conn=%s event=connect fd=%d", cl->id, fd);
 }
 
-static int
-authd_peer_ok(struct authd_server *srv, int fd, uid_t *uid_out)
-{
-	struct ucred cr;
-	socklen_t len = sizeof(cr);
-	size_t i;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
-		return 0;
-	*uid_out = cr.uid;
-	for (i = 0; i < srv->n_peers; i++)
-		if (srv->peers[i] == cr.uid)
-			return 1;
-	return 0;
-}
-
 static void
 authd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -515,7 +499,7 @@ authd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		/* SECURITY: only the daemons letterboxd lets talk to us
 		 * (and root) may ask about passwords. */
-		if (!authd_peer_ok(srv, fd, &uid)) {
+		if (!peer_check(&srv->peers, fd, &uid)) {
 			log_warn("event=peer-refused uid=%ld",
 			    uid == (uid_t)-1 ? -1L : (long)uid);
 			close(fd);
@@ -526,66 +510,14 @@ authd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 void
-authd_server_listen(struct authd_server *srv, int fd, const uid_t *peers,
-    size_t n_peers)
+authd_server_listen(struct authd_server *srv, int fd,
+    const struct peer_set *peers)
 {
-	if (n_peers > AUTHD_MAX_PEERS)
-		n_peers = AUTHD_MAX_PEERS;
-	memcpy(srv->peers, peers, n_peers * sizeof(*peers));
-	srv->n_peers = n_peers;
+	srv->peers = *peers;
 	srv->listen_fd = fd;
 	ev_io_init(&srv->accept_w, authd_accept_cb, fd, EV_READ);
 	srv->accept_w.data = srv;
 	ev_io_start(srv->loop, &srv->accept_w);
-}
-
-int
-authd_peers_parse(const char *s, uid_t self, uid_t *out, size_t max,
-    size_t *n_out, const char **why_out)
-{
-	size_t n = 0;
-	const char *p = s;
-
-	if (s == NULL || *s == '\0') {
-		if (max < 2) {
-			*why_out = "no room";
-			return -1;
-		}
-		out[n++] = 0;
-		if (self != 0)
-			out[n++] = self;
-		*n_out = n;
-		return 0;
-	}
-	while (*p != '\0') {
-		char *end;
-		unsigned long v;
-
-		errno = 0;
-		if (*p < '0' || *p > '9') {
-			*why_out = "expected a numeric uid";
-			return -1;
-		}
-		v = strtoul(p, &end, 10);
-		if (errno != 0 || v > 0xfffffffeul) {
-			*why_out = "uid out of range";
-			return -1;
-		}
-		if (n == max) {
-			*why_out = "too many uids";
-			return -1;
-		}
-		out[n++] = (uid_t)v;
-		p = end;
-		if (*p == ',')
-			p++;
-		else if (*p != '\0') {
-			*why_out = "expected ',' between uids";
-			return -1;
-		}
-	}
-	*n_out = n;
-	return 0;
 }
 
 /* ---- server ---- */

@@ -8,6 +8,7 @@
 
 #include "authd/throttle.h"
 #include "authd/verifier.h"
+#include "common/peer.h"
 #include "common/userdb.h"
 
 struct ev_loop;
@@ -16,7 +17,6 @@ struct ev_loop;
 #define AUTHD_SERVICE_MAX 64
 #define AUTHD_IP_MAX 64
 #define AUTHD_CLIENT_INFLIGHT 64	/* per client; more get TEMPFAIL */
-#define AUTHD_MAX_PEERS 32
 
 struct authd_params {
 	struct throttle_params throttle;
@@ -49,9 +49,9 @@ void authd_server_set_params(struct authd_server *srv,
     const struct authd_params *p);
 
 /* authd_server_listen: accept on fd (a listening unix socket, owned from
- * now on); peers who may connect, by uid. */
+ * now on); peers: the uids who may connect (copied). */
 void authd_server_listen(struct authd_server *srv, int fd,
-    const uid_t *peers, size_t n_peers);
+    const struct peer_set *peers);
 
 /* authd_server_add_client: serve an already connected fd (owned). */
 void authd_server_add_client(struct authd_server *srv, int fd);
@@ -60,12 +60,5 @@ void authd_server_add_client(struct authd_server *srv, int fd);
  * is in flight (maybe at once). */
 void authd_server_shutdown(struct authd_server *srv, void (*idle)(void *),
     void *arg);
-
-/*
- * authd_peers_parse: "0,1001" -> uids.  s NULL or empty: self and 0.
- * Returns 0, or -1 with *why_out for a bad list.
- */
-int authd_peers_parse(const char *s, uid_t self, uid_t *out, size_t max,
-    size_t *n_out, const char **why_out);
 
 #endif

@@ -160,6 +160,8 @@ master_dirs_make(const struct master *m, const char **why)
 	} dirs[] = {
 		{ "", 0755, NULL },
 		{ "db", 0700, cfg->authd.d.user },
+		/* tmp/ and queue/ inside are made by queued itself */
+		{ "spool", 0700, cfg->queued.d.user },
 	};
 	int privileged = !m->unprivileged;
 	size_t i;

@@ -22,6 +22,12 @@ section_authd(const struct cfg *cfg)
 	return &cfg->authd.d;
 }
 
+static const struct cfg_daemon *
+section_queued(const struct cfg *cfg)
+{
+	return &cfg->queued.d;
+}
+
 /*
  * SECURITY: the process topology, reviewable at a glance.  Each row is a
  * daemon letterboxd starts: which listeners it gets, which unix socket it
@@ -33,6 +39,11 @@ const struct master_daemon master_daemons[] = {
 	{
 		.name = "authd", .program = "letterbox-authd",
 		.section = section_authd, .serves = "authd",
+		.asks = { NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
+	},
+	{
+		.name = "queued", .program = "letterbox-queued",
+		.section = section_queued, .serves = "queued",
 		.asks = { NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
 	},
 };

@@ -14,15 +14,17 @@ def test_start_and_clean_stop(instance):
     instance.start()
     log = instance.log()
     assert re.search(r"letterboxd\[\d+\] notice: event=start config=%s "
-                     r"daemons=1" % re.escape(os.path.realpath(instance.conf)),
+                     r"daemons=2" % re.escape(os.path.realpath(instance.conf)),
                      log)
     [authd] = instance.daemon_pids("authd")
+    [queued] = instance.daemon_pids("queued")
     assert os.path.exists(instance.auth_sock)
     pidfile = os.path.join(instance.inst, "state", "run", "letterboxd.pid")
     with open(pidfile) as f:
         assert int(f.read()) == instance.proc.pid
     assert instance.stop() == 0
     assert not lbtest.pid_alive(authd)
+    assert not lbtest.pid_alive(queued)
     log = instance.log()
     assert re.search(r"event=daemon-exit daemon=authd pid=%d status=0 " % authd,
                      log), log

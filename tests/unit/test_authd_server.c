@@ -388,30 +388,6 @@ test_shutdown_answers_in_flight(void **state)
 	assert_int_equal(idle_called, 1);
 }
 
-static void
-test_peers(void **state)
-{
-	uid_t u[4];
-	size_t n;
-	const char *why;
-
-	assert_int_equal(authd_peers_parse(NULL, 1000, u, 4, &n, &why), 0);
-	assert_int_equal(n, 2);
-	assert_int_equal(u[0], 0);
-	assert_int_equal(u[1], 1000);
-	assert_int_equal(authd_peers_parse("", 0, u, 4, &n, &why), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(authd_peers_parse("0,101,102", 5, u, 4, &n, &why), 0);
-	assert_int_equal(n, 3);
-	assert_int_equal(u[2], 102);
-	assert_int_equal(authd_peers_parse("1,2,3,4,5", 5, u, 4, &n, &why), -1);
-	assert_int_equal(authd_peers_parse("1,,2", 5, u, 4, &n, &why), -1);
-	assert_int_equal(authd_peers_parse("1;2", 5, u, 4, &n, &why), -1);
-	assert_int_equal(authd_peers_parse("-1", 5, u, 4, &n, &why), -1);
-	assert_int_equal(authd_peers_parse("99999999999", 5, u, 4, &n, &why),
-	    -1);
-}
-
 int
 main(void)
 {
@@ -427,7 +403,6 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_answers_in_flight,
 		    setup, teardown),
-		cmocka_unit_test(test_peers),
 	};
 
 	if (sodium_init() < 0)

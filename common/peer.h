@@ -1,0 +1,42 @@
+/* Who may connect to a served unix socket: the LB_PEERS uid list and the SO_PEERCRED check. */
+/* SPDX-License-Identifier: ISC */
+#ifndef LB_PEER_H
+#define LB_PEER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * letterboxd passes a daemon that serves a unix socket the uids allowed to
+ * connect to it in LB_PEERS ("0,1001,1002"), made from the table in
+ * master/main.c (docs/master.md).  The socket itself is mode 0666: this
+ * check is the access control.
+ */
+
+#define PEER_MAX 32
+
+struct peer_set {
+	uid_t uids[PEER_MAX];
+	size_t n;
+};
+
+/*
+ * peer_parse: "0,1001" -> *set_out.  s NULL or empty (started by hand):
+ * root and self.  Decimal uids separated by single commas, at most
+ * PEER_MAX of them.  Returns 0, or -1 with *why_out (a static string).
+ */
+int peer_parse(const char *s, uid_t self, struct peer_set *set_out,
+    const char **why_out) __attribute__((warn_unused_result));
+
+/* peer_allowed: 1 if uid is in set, else 0. */
+int peer_allowed(const struct peer_set *set, uid_t uid);
+
+/*
+ * peer_check: SECURITY: 1 if the process at the other end of the
+ * connected unix socket fd runs with a uid in set (SO_PEERCRED, the
+ * credentials at connect time, which the peer cannot forge), else 0.
+ * *uid_out is the peer's uid, or (uid_t)-1 if it could not be read.
+ */
+int peer_check(const struct peer_set *set, int fd, uid_t *uid_out);
+
+#endif

@@ -1,0 +1,153 @@
+/* letterbox-queued: holds the spool; takes messages from smtpd and makes them durable (docs/queue.md). */
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <ev.h>
+#include <sodium.h>
+
+#include "common/cfg.h"
+#include "common/daemon.h"
+#include "common/log.h"
+#include "common/peer.h"
+#include "smtpd/queue_commit.h"
+#include "smtpd/queue_server.h"
+#include "smtpd/queue_spool.h"
+
+struct queued {
+	struct daemon_ctx ctx;
+	struct queue_spool sp;
+	struct queue_server *srv;
+	struct ev_loop *loop;
+};
+
+static void
+queued_idle(void *arg)
+{
+	struct queued *q = arg;
+
+	ev_break(q->loop, EVBREAK_ALL);
+}
+
+static void
+queued_sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct queued *q = w->data;
+
+	log_notice("event=stopping signal=%d committing=%zu", w->signum,
+	    queue_server_committing(q->srv));
+	queue_server_shutdown(q->srv, queued_idle, q);
+}
+
+static void
+queued_sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	struct queued *q = w->data;
+
+	/* Nothing of the queue section can change without a restart yet
+	 * (the commit threads are running); the log level can. */
+	(void)daemon_reload(&q->ctx);
+}
+
+/* Open spool/ itself; created by letterboxd, but be forgiving when run by
+ * hand in a fresh state directory. */
+static int
+queued_open_spool_dir(const struct cfg *cfg)
+{
+	char *path = cfg_state_path(cfg, "spool");
+	int fd;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		fatal_errno("queued: cannot make the spool %s", path);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		fatal_errno("queued: cannot open the spool %s", path);
+	free(path);
+	return fd;
+}
+
+/* Empty tmp/ (nothing there was ever acknowledged) and count queue/. */
+static size_t
+queued_recover(struct queued *q)
+{
+	size_t removed, failed, ignored;
+	long n;
+
+	if (queue_spool_clean_tmp(&q->sp, &removed, &failed) < 0)
+		fatal_errno("queued: cannot read spool/tmp");
+	if (removed || failed)
+		log_notice("event=tmp-cleaned removed=%zu failed=%zu", removed,
+		    failed);
+	if ((n = queue_spool_scan(&q->sp, NULL, NULL, &ignored)) < 0)
+		fatal_errno("queued: cannot read spool/queue");
+	if (ignored)
+		log_warn("event=queue-foreign-files count=%zu note=\"names "
+		    "that are not queue ids are left alone\"", ignored);
+	return (size_t)n;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct queued q;
+	ev_signal sig_term, sig_int, sig_hup;
+	struct peer_set peers;
+	const char *why = NULL;
+	unsigned threads;
+	size_t queued;
+	int spool_fd, fds[2];
+
+	daemon_init(&q.ctx, "queued", argc, argv);
+	if (sodium_init() < 0)
+		fatal("queued: libsodium failed to initialise");
+	signal(SIGPIPE, SIG_IGN);
+	if (daemon_fds(&q.ctx, "queued", fds, 2) != 1)
+		fatal("queued: expected exactly one listening socket named "
+		    "\"queued\" in LB_FDS (letterboxd binds "
+		    "RUN_DIR/queued.sock)");
+	spool_fd = queued_open_spool_dir(q.ctx.cfg);
+	daemon_drop_privs(&q.ctx, &q.ctx.cfg->queued.d);
+
+	/*
+	 * tmp/ and queue/ are made after the drop, through the spool fd
+	 * opened before it: so they belong to the queue user (spool/ is
+	 * its, from letterboxd), and the fd still works inside a chroot.
+	 */
+	if (queue_spool_open(spool_fd, &q.sp, &why) < 0)
+		fatal_errno("queued: spool: %s", why);
+	queued = queued_recover(&q);
+
+	/* after the drop, so that "our own uid" is the unprivileged one */
+	if (peer_parse(getenv("LB_PEERS"), getuid(), &peers, &why) < 0)
+		fatal("queued: LB_PEERS: %s", why);
+
+	q.loop = EV_DEFAULT;
+	threads = q.ctx.cfg->queued.commit_threads ?
+	    q.ctx.cfg->queued.commit_threads : 1;
+	q.srv = queue_server_new(q.loop, &q.sp, threads, &queue_commit_io_sys);
+	queue_server_listen(q.srv, fds[0], &peers);
+
+	ev_signal_init(&sig_term, queued_sigterm_cb, SIGTERM);
+	ev_signal_init(&sig_int, queued_sigterm_cb, SIGINT);
+	ev_signal_init(&sig_hup, queued_sighup_cb, SIGHUP);
+	sig_term.data = sig_int.data = sig_hup.data = &q;
+	ev_signal_start(q.loop, &sig_term);
+	ev_signal_start(q.loop, &sig_int);
+	ev_signal_start(q.loop, &sig_hup);
+
+	log_notice("event=started queued=%zu commit_threads=%u peers=%zu",
+	    queued, threads, peers.n);
+	daemon_ready(&q.ctx);
+	ev_run(q.loop, 0);
+
+	queue_server_free(&q.srv);
+	queue_spool_close(&q.sp);
+	log_notice("event=stopped");
+	daemon_fini(&q.ctx);
+	return 0;
+}
