@@ -98,25 +98,6 @@ def message(qid, n=0):
         "Subject: test %d\r\n\r\nbody of %s\r\n" % (n, qid)).encode()
 
 
-# XXX: common/cfg.c does not apply the [queued] (and [smtpd]) defaults yet
-# (cfg_parse calls cfg_defaults for GLOBAL, TLS, MASTER and AUTHD only), so
-# these tests set them; drop this once cfg.c is fixed.
-QUEUED_CONF = "queued.user = lb-queue\nqueued.commit_threads = 4"
-
-
-@pytest.fixture
-def instance():
-    inst = lbtest.Instance(extra_conf=QUEUED_CONF)
-    try:
-        yield inst
-    finally:
-        inst.cleanup()
-
-
-@pytest.fixture
-def running(instance):
-    instance.start()
-    yield instance
 
 
 def write_all(fd, data):
