@@ -18,6 +18,21 @@ enum ipc_type {
 				 * str client_ip */
 	IPC_AUTH_RESOLVE,	/* str address */
 	IPC_AUTH_USERINFO,	/* str address: quota and mailbox of a user */
+	/*
+	 * SASL (Cyrus SASL runs inside authd; protocol daemons only relay).
+	 * Payloads are raw SASL bytes: the protocol daemon does its own
+	 * base64.  sid names one exchange, chosen by the client, unique on
+	 * its connection.  A START or STEP is answered by
+	 * IPC_AUTH_SASL_CHALLENGE (send it, wait for the client's STEP),
+	 * IPC_AUTH_OK (authenticated), IPC_AUTH_FAIL or IPC_AUTH_TEMPFAIL;
+	 * the last three end the exchange.
+	 */
+	IPC_AUTH_SASL_MECHS,	/* (empty) -> IPC_AUTH_SASL_MECHLIST */
+	IPC_AUTH_SASL_START,	/* u64 sid, str mech, str service,
+				 * str client_ip, u32 has_initial,
+				 * str initial_response */
+	IPC_AUTH_SASL_STEP,	/* u64 sid, str response */
+	IPC_AUTH_SASL_ABORT,	/* u64 sid (no reply) */
 
 	/* authd -> client */
 	IPC_AUTH_OK = 150,	/* str canonical address ("user@domain") */
@@ -28,6 +43,8 @@ enum ipc_type {
 	IPC_AUTH_USER,		/* u32 found(0/1), str address,
 				 * u64 quota_bytes, u64 quota_messages */
 	IPC_AUTH_ERROR,		/* str text: the request was malformed */
+	IPC_AUTH_SASL_MECHLIST,	/* str "PLAIN LOGIN": space separated */
+	IPC_AUTH_SASL_CHALLENGE, /* u64 sid, str challenge (may be empty) */
 
 	/* smtpd -> queued (RUN_DIR/queued.sock); docs/queue.md */
 	IPC_QUEUE_CREATE = 200,	/* (empty): a new spool file, please */
