@@ -273,3 +273,46 @@ smtp_param_find(const struct smtp_cmd *cmd, const char *key)
 			return &cmd->params[i];
 	return NULL;
 }
+
+static int
+is_hexup(uint8_t c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+int
+smtp_xtext_valid(struct span s, size_t max)
+{
+	size_t i;
+
+	if (s.n > max)
+		return 0;
+	for (i = 0; i < s.n; i++) {
+		uint8_t c = s.p[i];
+
+		if (c == '+') {
+			if (i + 2 >= s.n || !is_hexup(s.p[i + 1]) ||
+			    !is_hexup(s.p[i + 2]))
+				return 0;
+			i += 2;
+		} else if (c < '!' || c > '~' || c == '=') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
+smtp_orcpt_valid(struct span s)
+{
+	size_t i;
+
+	if (s.n > 500)
+		return 0;
+	for (i = 0; i < s.n && s.p[i] != ';'; i++)
+		if (!is_alnum(s.p[i]) && s.p[i] != '-')
+			return 0;
+	if (i == 0 || i == s.n)
+		return 0;
+	return smtp_xtext_valid(span_make(s.p + i + 1, s.n - i - 1), 500);
+}

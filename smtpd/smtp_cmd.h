@@ -68,4 +68,13 @@ const char *smtp_verb_name(enum smtp_verb v);
 const struct smtp_param *smtp_param_find(const struct smtp_cmd *cmd,
     const char *key);
 
+/* smtp_xtext_valid: 1 if s is RFC 3461 4 xtext ("+" followed by two
+ * uppercase hex digits, or any of "!".."~" but "+" and "="), at most max
+ * octets; 0 otherwise. */
+int smtp_xtext_valid(struct span s, size_t max);
+
+/* smtp_orcpt_valid: 1 if s is "addr-type;xtext" (RFC 3461 4.2) with an
+ * atom for the type, at most 500 octets. */
+int smtp_orcpt_valid(struct span s);
+
 #endif

@@ -111,3 +111,25 @@ smtp_data_feed(struct smtp_data *d, struct span in, uint8_t *out,
 	*used_out = in.n;
 	return PARSE_MORE;
 }
+
+unsigned
+smtp_bdat_scan(int *prev_cr, struct span in, int last)
+{
+	unsigned flags = 0;
+	size_t i;
+
+	for (i = 0; i < in.n; i++) {
+		uint8_t c = in.p[i];
+
+		if (*prev_cr && c != '\n')
+			flags |= SMTP_DATA_BARE_CR;
+		if (c == '\n' && !*prev_cr)
+			flags |= SMTP_DATA_BARE_LF;
+		if (c == '\0')
+			flags |= SMTP_DATA_NUL;
+		*prev_cr = c == '\r';
+	}
+	if (last && *prev_cr)
+		flags |= SMTP_DATA_BARE_CR;
+	return flags;
+}

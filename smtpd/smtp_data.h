@@ -49,4 +49,13 @@ void smtp_data_init(struct smtp_data *d, uint64_t max_size);
 enum parse_rc smtp_data_feed(struct smtp_data *d, struct span in,
     uint8_t *out, size_t *out_len, size_t *used_out);
 
+/*
+ * smtp_bdat_scan: the same checks for BDAT chunks (RFC 3030), which are
+ * counted, not dot-stuffed: returns SMTP_DATA_BARE_LF, _BARE_CR and _NUL
+ * for what in holds.  *prev_cr carries "the last byte was CR" from chunk
+ * to chunk; call with in empty at the end of the message to flag a CR
+ * that ended it.  Pure.
+ */
+unsigned smtp_bdat_scan(int *prev_cr, struct span in, int last);
+
 #endif

@@ -127,12 +127,37 @@ test_size_limit(void **state)
 	assert_int_equal(r.out_len, 3);
 }
 
+static void
+test_bdat_scan(void **state)
+{
+	int cr = 0;
+
+	assert_int_equal(smtp_bdat_scan(&cr, span_cstr("a\r\nb\r"), 0), 0);
+	assert_int_equal(cr, 1);
+	/* the CR at the end of one chunk meets its LF in the next */
+	assert_int_equal(smtp_bdat_scan(&cr, span_cstr("\nc\r\n"), 1), 0);
+	cr = 0;
+	assert_int_equal(smtp_bdat_scan(&cr, span_cstr("a\nb"), 0),
+	    SMTP_DATA_BARE_LF);
+	cr = 0;
+	assert_int_equal(smtp_bdat_scan(&cr, span_cstr("a\rb"), 0),
+	    SMTP_DATA_BARE_CR);
+	cr = 0;
+	assert_int_equal(smtp_bdat_scan(&cr, span_cstr("a\r"), 0), 0);
+	assert_int_equal(smtp_bdat_scan(&cr, span_make("", 0), 1),
+	    SMTP_DATA_BARE_CR);
+	cr = 0;
+	assert_int_equal(smtp_bdat_scan(&cr, span_make("\0\r\n", 3), 1),
+	    SMTP_DATA_NUL);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_size_limit),
+		cmocka_unit_test(test_bdat_scan),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
