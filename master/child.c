@@ -93,7 +93,7 @@ child_exec(struct master_child *c, int ctl)
 	src[n_src] = ctl;
 	names[n_src++] = "ctl";
 	if (c->d->serves != NULL) {
-		src[n_src] = m->socks[c - m->children].fd;
+		src[n_src] = m->socks[c->row].fd;
 		names[n_src++] = c->d->serves;
 	}
 	for (i = 0; i < m->n_lfds; i++)
@@ -121,7 +121,7 @@ child_exec(struct master_child *c, int ctl)
 	else
 		unsetenv("LB_UNPRIVILEGED");
 	if (c->d->serves != NULL)
-		setenv("LB_PEERS", m->socks[c - m->children].peers, 1);
+		setenv("LB_PEERS", m->socks[c->row].peers, 1);
 	else
 		unsetenv("LB_PEERS");
 	sigemptyset(&none);
@@ -218,27 +218,79 @@ master_child_start(struct master_child *c)
 	ev_child_init(&c->child_w, child_exit_cb, pid, 0);
 	c->child_w.data = c;
 	ev_child_start(m->loop, &c->child_w);
-	log_info("event=daemon-start daemon=%s pid=%ld program=%s",
-	    c->d->name, (long)pid, c->path);
+	log_info("event=daemon-start daemon=%s pid=%ld program=%s "
+	    "instance=%u", c->d->name, (long)pid, c->path, c->instance);
+}
+
+static void
+retiree_exit_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct master_retiree *r = w->data, **pp;
+	struct master *m = r->m;
+
+	ev_child_stop(loop, w);
+	log_info("event=daemon-retired daemon=%s pid=%ld status=%d", r->name,
+	    (long)r->pid, WIFEXITED(w->rstatus) ? WEXITSTATUS(w->rstatus) :
+	    128 + WTERMSIG(w->rstatus));
+	for (pp = &m->retirees; *pp != r; pp = &(*pp)->next)
+		;
+	*pp = r->next;
+	free(r);
+	if (m->stopping && master_children_running(m) == 0)
+		ev_break(loop, EVBREAK_ALL);
+}
+
+void
+master_child_replace(struct master_child *c)
+{
+	struct master *m = c->m;
+	struct master_retiree *r;
+
+	if (c->pid <= 0) {
+		master_child_start(c);
+		return;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->m = m;
+	r->name = c->d->name;
+	r->pid = c->pid;
+	ev_child_stop(m->loop, &c->child_w);
+	ev_child_init(&r->w, retiree_exit_cb, r->pid, 0);
+	r->w.data = r;
+	ev_child_start(m->loop, &r->w);
+	r->next = m->retirees;
+	m->retirees = r;
+	ipc_conn_free(&c->ctl);
+	kill(r->pid, SIGTERM);
+	log_info("event=daemon-replace daemon=%s old=%ld", c->d->name,
+	    (long)r->pid);
+	c->pid = 0;
+	master_child_start(c);
 }
 
 void
 master_children_signal(struct master *m, int sig)
 {
+	struct master_retiree *r;
 	size_t i;
 
 	for (i = 0; i < m->n_children; i++)
 		if (m->children[i].pid > 0)
 			kill(m->children[i].pid, sig);
+	for (r = m->retirees; r != NULL; r = r->next)
+		kill(r->pid, sig);
 }
 
 size_t
 master_children_running(const struct master *m)
 {
+	const struct master_retiree *r;
 	size_t i, n = 0;
 
 	for (i = 0; i < m->n_children; i++)
 		if (m->children[i].pid > 0)
 			n++;
+	for (r = m->retirees; r != NULL; r = r->next)
+		n++;
 	return n;
 }

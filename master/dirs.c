@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/net.h"
 #include "common/xmem.h"
 #include "master/master.h"
 
@@ -231,8 +232,36 @@ master_sockets_open(struct master *m)
 		}
 	}
 	/* Listeners: master_check has already refused any listener that no
-	 * daemon of this build serves, and none does yet. */
+	 * daemon of this build serves.  Bound here, as root, so that ports
+	 * below 1024 work; the daemons only ever get the descriptors. */
 	m->n_lfds = 0;
+	for (i = 0; i < m->cfg->n_listeners; i++) {
+		const struct cfg_listener *l = &m->cfg->listeners[i];
+		size_t a;
+
+		for (a = 0; a < l->n_addrs; a++) {
+			int fds[4];
+			size_t n = 0, k;
+			const char *why = NULL;
+
+			if (net_listen(l->addrs[a], fds, 4, &n, &why) != 0) {
+				log_err("%s:%u: listen \"%s\": address %s: %s",
+				    m->cfg->path, l->line, l->name,
+				    l->addrs[a], why);
+				return -1;
+			}
+			for (k = 0; k < n; k++) {
+				if (m->n_lfds == MASTER_MAX_LISTEN_FDS) {
+					log_err("too many listening sockets");
+					return -1;
+				}
+				m->lfds[m->n_lfds].kind = l->kind;
+				m->lfds[m->n_lfds++].fd = fds[k];
+			}
+			log_info("event=listen listener=%s address=%s sockets=%zu",
+			    l->name, l->addrs[a], n);
+		}
+	}
 	return 0;
 }
 

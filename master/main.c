@@ -23,6 +23,12 @@ section_authd(const struct cfg *cfg)
 }
 
 static const struct cfg_daemon *
+section_smtpd(const struct cfg *cfg)
+{
+	return &cfg->smtpd.d;
+}
+
+static const struct cfg_daemon *
 section_queued(const struct cfg *cfg)
 {
 	return &cfg->queued.d;
@@ -45,6 +51,14 @@ const struct master_daemon master_daemons[] = {
 		.name = "queued", .program = "letterbox-queued",
 		.section = section_queued, .serves = "queued",
 		.asks = { NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
+	},
+	{
+		.name = "smtpd", .program = "letterbox-smtpd",
+		.section = section_smtpd, .serves = NULL,
+		.asks = { "authd", "queued", NULL },
+		.kinds = { CFG_LISTEN_SMTP, CFG_LISTEN_SUBMISSION,
+		    CFG_LISTEN_SUBMISSIONS, CFG_LISTEN_KIND_MAX },
+		.multi = 1, .restart_on_reload = 1,
 	},
 };
 const size_t master_n_daemons = sizeof(master_daemons) /
@@ -160,7 +174,14 @@ reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	cfg_free(&m->cfg);
 	m->cfg = n;
 	log_set_level(n->log_level);
-	master_children_signal(m, SIGHUP);
+	for (size_t i = 0; i < m->n_children; i++) {
+		struct master_child *c = &m->children[i];
+
+		if (c->d->restart_on_reload)
+			master_child_replace(c);
+		else if (c->pid > 0)
+			kill(c->pid, SIGHUP);
+	}
 }
 
 static void
@@ -184,7 +205,7 @@ main(int argc, char **argv)
 	const char *path = NULL, *why = NULL;
 	char abspath[PATH_MAX];
 	int ch, test = 0, debug = 0;
-	size_t i;
+	size_t i, k;
 
 	memset(&m, 0, sizeof(m));
 	log_init("letterboxd", LOG_DEST_STDERR, LOG_LVL_INFO, NULL);
@@ -242,14 +263,25 @@ main(int argc, char **argv)
 	ev_signal_start(m.loop, &m.sigint_w);
 	ev_signal_start(m.loop, &m.sighup_w);
 
-	m.n_children = master_n_daemons;
+	/* One process per row, or `workers` of them for multi rows. */
+	for (i = 0; i < master_n_daemons; i++)
+		m.n_children += master_daemons[i].multi ?
+		    master_daemons[i].section(m.cfg)->workers : 1;
 	m.children = xcalloc(m.n_children, sizeof(*m.children));
-	for (i = 0; i < m.n_children; i++) {
-		m.children[i].d = &master_daemons[i];
-		m.children[i].m = &m;
-		m.children[i].path =
-		    master_program_path(master_daemons[i].program);
-		ev_init(&m.children[i].restart_w, NULL);
+	for (i = 0, k = 0; i < master_n_daemons; i++) {
+		unsigned n = master_daemons[i].multi ?
+		    master_daemons[i].section(m.cfg)->workers : 1, j;
+
+		for (j = 0; j < n; j++, k++) {
+			struct master_child *c = &m.children[k];
+
+			c->d = &master_daemons[i];
+			c->row = i;
+			c->instance = j;
+			c->m = &m;
+			c->path = master_program_path(c->d->program);
+			ev_init(&c->restart_w, NULL);
+		}
 	}
 	log_notice("event=start config=%s daemons=%zu", m.cfg_path,
 	    m.n_children);

@@ -26,11 +26,27 @@ struct master_daemon {
 	const char *asks[4];
 	/* listener kinds it serves, CFG_LISTEN_KIND_MAX-terminated */
 	enum cfg_listener_kind kinds[4];
+	/* workers in its section are processes (else threads, its own) */
+	int multi;
+	/* on SIGHUP, replace it with a fresh process instead of signalling
+	 * it: it read its TLS key as root and cannot read it again */
+	int restart_on_reload;
+};
+
+/* A process being replaced (SIGHUP): it finishes its sessions and goes. */
+struct master_retiree {
+	struct master_retiree *next;
+	struct master *m;
+	const char *name;
+	pid_t pid;
+	ev_child w;
 };
 
 /* A running (or restarting) child. */
 struct master_child {
 	const struct master_daemon *d;
+	size_t row;			/* index of d in master_daemons */
+	unsigned instance;		/* 0.. workers - 1 */
 	char *path;			/* resolved program path */
 	pid_t pid;			/* 0 while not running */
 	int ready;			/* sent IPC_MASTER_READY since start */
@@ -65,6 +81,7 @@ struct master {
 	size_t n_lfds;
 	struct master_child *children;
 	size_t n_children;
+	struct master_retiree *retirees;
 	ev_signal sigterm_w, sigint_w, sighup_w;
 	ev_timer grace_w;
 };
@@ -87,6 +104,9 @@ char *master_program_path(const char *program);
 
 /* master/child.c */
 void master_child_start(struct master_child *c);
+/* master_child_replace: start a new process for c and let the old one
+ * finish gracefully (SIGTERM). */
+void master_child_replace(struct master_child *c);
 void master_children_signal(struct master *m, int sig);
 size_t master_children_running(const struct master *m);
 
