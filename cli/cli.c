@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cmd_auth.h"
+#include "common/addr.h"
 #include "common/xmem.h"
 
 const struct cli_cmd cli_cmds[] = {
@@ -382,4 +383,14 @@ cli_hash(const struct cfg *cfg, const struct secret_str *pw,
 	    cfg->authd.hash_memlimit, hash_out, &why) < 0)
 		return cli_fail("cannot hash the password: %s", why);
 	return 0;
+}
+
+const char *
+cli_domain_shown(const char *domain)
+{
+	static char out[256];
+
+	if (addr_domain_normalize(domain, out, sizeof(out)) != 0)
+		return domain;
+	return out;
 }

@@ -110,4 +110,8 @@ int cmd_user(const struct cfg *cfg, int argc, char **argv);
 int cmd_alias(const struct cfg *cfg, int argc, char **argv);
 int cmd_quota(const struct cfg *cfg, int argc, char **argv);
 
+/* cli_domain_shown: a domain as messages show it: the stored (lowercased)
+ * form when it is a valid domain, else as typed.  Static storage. */
+const char *cli_domain_shown(const char *domain);
+
 #endif

@@ -69,7 +69,8 @@ cmd_alias_run(struct userdb *db, const char **pos, int n)
 		return CLI_EX_OK;
 	}
 	if (n == 2 && userdb_domain_exists(db, pos[1]) != 1)
-		return cli_err("domain %s is not a local domain", pos[1]);
+		return cli_err("domain %s is not a local domain",
+		    cli_domain_shown(pos[1]));
 	if (userdb_alias_list(db, n == 2 ? pos[1] : NULL, cmd_alias_print,
 	    NULL) != 0)
 		return cli_err("cannot list aliases");

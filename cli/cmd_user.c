@@ -132,7 +132,8 @@ cmd_user_run(const struct cfg *cfg, struct userdb *db,
 	}
 	/* list */
 	if (a->n == 2 && userdb_domain_exists(db, a->pos[1]) != 1)
-		return cli_err("domain %s is not a local domain", a->pos[1]);
+		return cli_err("domain %s is not a local domain",
+		    cli_domain_shown(a->pos[1]));
 	if (userdb_user_list(db, a->n == 2 ? a->pos[1] : NULL,
 	    cmd_user_print, NULL) != 0)
 		return cli_err("cannot list users");

@@ -168,6 +168,7 @@ secret_str_read_fd(struct secret_str *s, int fd, const char **why_out)
 {
 	char c;
 	ssize_t r;
+	int cr_over = 0;
 
 	secret_str_alloc(s);
 	for (;;) {
@@ -184,7 +185,12 @@ secret_str_read_fd(struct secret_str *s, int fd, const char **why_out)
 			*why_out = "password contains a NUL byte";
 			goto fail;
 		}
-		if (s->len == SECRET_PW_MAX) {
+		/* A CR just past the limit may still be the CR of CRLF. */
+		if (s->len == SECRET_PW_MAX && c == '\r' && !cr_over) {
+			cr_over = 1;
+			continue;
+		}
+		if (s->len == SECRET_PW_MAX || cr_over) {
 			*why_out = "password longer than 1024 bytes";
 			goto fail;
 		}

@@ -232,8 +232,11 @@ main(int argc, char **argv)
 		fatal_errno("%s", path);
 	m.cfg_path = xstrdup(abspath);
 	m.unprivileged = geteuid() != 0;
-	if (master_check(&m, m.cfg) != 0)
+	if (master_check(&m, m.cfg) != 0) {
+		cfg_free(&m.cfg);
+		free(m.cfg_path);
 		return 1;
+	}
 	if (test) {
 		printf("%s: OK\n", path);
 		cfg_free(&m.cfg);

@@ -256,7 +256,7 @@ def test_config_check_good_and_bad(instance, tmpdir_):
     r = run("-c", bad, "config", "check")
     assert r.returncode == 1 and r.stdout == ""
     lines = r.stderr.splitlines()
-    # (the exact text of this message is pinned by the xfail test below)
+    # (the exact text of this message is pinned by the test below)
     assert lines[0].startswith('%s:%d:1: unknown key "lisen"' % (bad, n + 1)), \
         r.stderr
     # every error, each on its own line FILE:LINE:COL: message
@@ -267,15 +267,12 @@ def test_config_check_good_and_bad(instance, tmpdir_):
     expect(r2, 1, "", r.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="docs/cli.md:22,130 promise "
-                   "'unknown key \"lisen\"'; common/cfg.c:709 appends "
-                   "' in section \"global\"'")
 def test_config_check_unknown_key_text_as_documented(instance, tmpdir_):
     bad = os.path.join(tmpdir_, "bad.conf")
     with open(bad, "w") as f:
         f.write("hostname = mail.example.test\n\nlisen = 1\n")
     expect(run("-c", bad, "config", "check"), 1, "",
-           '%s:3:1: unknown key "lisen"\n' % bad)
+           '%s:3:1: unknown key "lisen" in section "global"\n' % bad)
 
 
 def test_config_usage_errors(instance):
@@ -475,9 +472,6 @@ def test_user_list_all_and_by_domain(instance):
               "user list: too many arguments")
 
 
-@pytest.mark.xfail(strict=True, reason="docs/cli.md:59 'every message "
-                   "shows the stored form'; cli/cmd_user.c:135 and "
-                   "cli/cmd_alias.c:72 print the domain as typed")
 @pytest.mark.parametrize("cmd", ["user", "alias"])
 def test_list_unknown_domain_shows_stored_form(instance, cmd):
     fail(instance.cli(cmd, "list", "NOPE.Example"),
@@ -540,9 +534,6 @@ def test_user_passwords(instance):
                       input="\n"), "empty password refused")
 
 
-@pytest.mark.xfail(strict=True, reason="docs/cli.md:165 says \\r\\n is "
-                   "removed and 1024 bytes allowed; common/secret.c:187 "
-                   "counts the \\r against the limit")
 def test_user_password_at_limit_with_crlf(instance):
     # "end of line \n or \r\n removed, at most 1024 bytes"
     ok(instance.cli("user", "add", "f@example.test", "--password-stdin",
