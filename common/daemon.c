@@ -105,7 +105,7 @@ daemon_init(struct daemon_ctx *ctx, const char *name, int argc, char **argv)
 	ctx->name = name;
 	ctx->ctl_fd = -1;
 	snprintf(tag, sizeof(tag), "%s", name);
-	log_init(tag, LOG_DEST_STDERR, LOG_LVL_INFO, NULL);
+	log_ident(tag);
 
 	while ((ch = getopt(argc, argv, "c:nd")) != -1) {
 		switch (ch) {

@@ -18,7 +18,8 @@ static struct {
 	const char *ident;
 	enum log_dest dest;
 	enum log_level level;
-} log_state = { "letterbox", LOG_DEST_STDERR, LOG_LVL_INFO };
+	int plain;		/* "ident: message" only, until log_init */
+} log_state = { "letterbox", LOG_DEST_STDERR, LOG_LVL_INFO, 1 };
 
 static const char *const level_names[] = {
 	"err", "warn", "notice", "info", "debug",
@@ -45,6 +46,7 @@ log_init(const char *ident, enum log_dest dest, enum log_level level,
 	log_state.ident = ident;
 	log_state.dest = dest;
 	log_state.level = level;
+	log_state.plain = 0;
 	if (dest == LOG_DEST_SYSLOG) {
 		for (i = 0; facility && i < sizeof(facilities) /
 		    sizeof(facilities[0]); i++)
@@ -52,6 +54,12 @@ log_init(const char *ident, enum log_dest dest, enum log_level level,
 				fac = facilities[i].value;
 		openlog(ident, LOG_PID | LOG_NDELAY, fac);
 	}
+}
+
+void
+log_ident(const char *ident)
+{
+	log_state.ident = ident;
 }
 
 void
@@ -102,6 +110,10 @@ log_vwrite(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 	}
 	if (log_state.dest == LOG_DEST_SYSLOG) {
 		syslog(prio[lvl], "%s", msg);
+	} else if (log_state.plain) {
+		/* Before logging is set up (start-up, -t): what a person
+		 * reads at a shell, like any command's errors. */
+		fprintf(stderr, "%s: %s\n", log_state.ident, msg);
 	} else {
 		struct timespec ts;
 		struct tm tm;

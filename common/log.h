@@ -25,10 +25,14 @@ enum log_dest {
  * log_init: ident is the syslog tag, e.g. "smtpd[smtp-in]" (kept by
  * pointer: pass a constant or process-lifetime string).  facility is a
  * syslog facility name ("mail", "local0", ...) or NULL for "mail".
- * Before log_init, messages go to stderr at level INFO.
+ * Before log_init, messages go to stderr at level INFO as plain
+ * "letterbox: message" lines (start-up and check-mode errors).
  */
 void log_init(const char *ident, enum log_dest dest, enum log_level level,
     const char *facility);
+/* log_ident: the name on plain start-up lines before log_init (kept by
+ * pointer). */
+void log_ident(const char *ident);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* log_level_parse: "debug", "info", ... -> 0 and *out, else -1. */

@@ -208,7 +208,7 @@ main(int argc, char **argv)
 	size_t i, k;
 
 	memset(&m, 0, sizeof(m));
-	log_init("letterboxd", LOG_DEST_STDERR, LOG_LVL_INFO, NULL);
+	log_ident("letterboxd");
 	while ((ch = getopt(argc, argv, "c:td")) != -1) {
 		switch (ch) {
 		case 'c':
