@@ -247,3 +247,23 @@ def test_no_sasldb_or_saslauthd(running, tmp_path):
     assert "accept" in trace, trace  # we did watch authd serve us
     for bad in ("sasldb", "/etc/sasl", "saslauthd", "mux", "sasl2/"):
         assert bad not in trace, trace
+
+
+def test_close_with_steps_in_flight(running):
+    """Steps still queued or running on the verifier threads when their
+    connection closes are dropped safely; authd exits cleanly (no
+    sanitizer report) afterwards."""
+    c = running.auth()
+    for sid in range(1, 9):
+        c.sasl_start_send(sid, "PLAIN", plain(running.demo_user,
+                                              running.demo_password))
+    c.sasl_start_send(20, "LOGIN")
+    c.close()
+    c = running.auth()
+    ans, _ = c.sasl_start(1, "PLAIN", plain(running.demo_user,
+                                             running.demo_password))
+    assert ans == ("ok", running.demo_user)
+    c.sasl_start(2, "LOGIN")  # left open at shutdown
+    assert running.stop() == 0
+    assert re.search(r"event=daemon-exit daemon=authd pid=\d+ status=0",
+                     running.log()), running.log()
