@@ -118,6 +118,7 @@ int mailidx_open(const char *dir, int flags, struct mailidx **idx_out,
 int mailidx_open_map(const char *dir, int flags, size_t map_size,
     struct mailidx **idx_out, const char **why)
     __attribute__((warn_unused_result));
+/* mailidx_close: every transaction of idx must have ended. */
 void mailidx_close(struct mailidx **idx);
 /* mailidx_map_size: the current map size in bytes. */
 size_t mailidx_map_size(const struct mailidx *idx);
@@ -128,7 +129,8 @@ const char *mailidx_dir(const struct mailidx *idx);
 
 /* Transactions: one writer at a time across processes; a reader sees a
  * snapshot.  A failed call inside a write transaction leaves it usable
- * only for mailidx_txn_abort. */
+ * only for mailidx_txn_abort (a commit of it fails, with MAILIDX_RETRY
+ * if the failure was a full map). */
 int mailidx_txn_begin(struct mailidx *idx, int write,
     struct mailidx_txn **txn_out, const char **why)
     __attribute__((warn_unused_result));
@@ -184,6 +186,11 @@ int mailidx_msg_get(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
  * transaction ends). */
 int mailidx_msg_cache(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
     struct span *out);
+/* mailidx_msg_set_cache: store (replace) the blob of a message that has
+ * none or a stale one, e.g. one reconcile found (it stores none); no
+ * MODSEQ change, since no IMAP-visible data changes. */
+int mailidx_msg_set_cache(struct mailidx_txn *t, uint32_t mbox_id,
+    uint32_t uid, struct span cache, const char **why);
 typedef int (*mailidx_msg_fn)(const struct mailidx_msg *m, void *arg);
 /* messages with uid in [lo, hi] ascending (hi UINT32_MAX: to the end) */
 int mailidx_msg_range(struct mailidx_txn *t, uint32_t mbox_id, uint32_t lo,

@@ -67,6 +67,7 @@ mailidx_lmdb(struct mailidx_txn *t, int rc, const char *what,
 	/* LMDB cannot go on with this transaction: drop it and grow. */
 	mdb_txn_abort(t->txn);
 	t->txn = NULL;
+	t->retry = 1;
 	t->idx->active--;
 	if (mailidx_grow(t->idx) < 0)
 		return mailidx_fail(why, "mail index is full (%llu MiB)",
@@ -129,7 +130,13 @@ mailidx_txn_commit(struct mailidx_txn **tp, const char **why)
 	int rc;
 
 	if (t->dead || t->txn == NULL) {
+		int retry = t->retry;
+
 		mailidx_txn_abort(tp);
+		if (retry) {
+			mailidx_fail(why, "mail index map grown: run it again");
+			return MAILIDX_RETRY;
+		}
 		return mailidx_fail(why, "mail index: transaction failed");
 	}
 	rc = mdb_txn_commit(t->txn);

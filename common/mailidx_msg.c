@@ -299,6 +299,28 @@ mailidx_msg_cache(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
 }
 
 int
+mailidx_msg_set_cache(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
+    struct span cache, const char **why)
+{
+	uint8_t key[MSG_KEY];
+	MDB_val k = { MSG_KEY, key }, v = { cache.n,
+	    (void *)(uintptr_t)cache.p };
+	struct mailidx_msg m;
+	int rc;
+
+	if (mailidx_writable(t, why) < 0)
+		return -1;
+	if (mailidx_msg_get(t, mbox_id, uid, &m) <= 0)
+		return mailidx_fail(why, "no such message");
+	msg_key(key, mbox_id, uid);
+	rc = cache.n > 0 ? mdb_put(t->txn, t->idx->cache, &k, &v, 0) :
+	    mdb_del(t->txn, t->idx->cache, &k, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return mailidx_lmdb(t, rc, "cache", why);
+	return 0;
+}
+
+int
 mailidx_msg_range(struct mailidx_txn *t, uint32_t mbox_id, uint32_t lo,
     uint32_t hi, mailidx_msg_fn fn, void *arg)
 {

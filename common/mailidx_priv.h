@@ -32,6 +32,7 @@ struct mailidx_txn {
 	MDB_txn *txn;
 	int write;
 	int dead;		/* a write failed: only abort is allowed */
+	int retry;		/* it failed on a full map: commit says RETRY */
 };
 
 int mailidx_fail(const char **why, const char *fmt, ...)

@@ -58,7 +58,8 @@ mailidx_folder_name(const char *dir, char *out, size_t outsz)
 	size_t n = 0;
 	const char *p;
 
-	if (dir[0] != '.' || dir[1] == '\0' || dir[1] == '.')
+	if (dir[0] != '.' || dir[1] == '\0' || dir[1] == '.' ||
+	    strcmp(dir, ".INBOX") == 0)	/* INBOX is the root, never this */
 		return -1;
 	for (p = dir + 1; *p != '\0'; p++) {
 		char c = *p;
@@ -118,8 +119,12 @@ rec_scan(const char *dir, const char *sub, struct rec_list *l,
 	char path[PATH_MAX + 8];
 	struct maildir_name mn;
 	struct dirent *de;
+	char esc[128];
 	DIR *d;
 
+	/* SECURITY: names come from whoever can write the Maildir; only
+	 * plain names (no '/', no leading '.') are ever used in a path, and
+	 * rec_new indexes regular files only, never symlinks. */
 	snprintf(path, sizeof(path), "%s/%s", dir, sub);
 	if ((d = opendir(path)) == NULL)
 		return mailidx_fail(why, "%s: %s", path, strerror(errno));
@@ -128,8 +133,13 @@ rec_scan(const char *dir, const char *sub, struct rec_list *l,
 		size_t nl = strlen(de->d_name);
 
 		if (nl + 4 > MAILIDX_FILE_MAX ||
-		    maildir_name_parse(span_make(de->d_name, nl), &mn) < 0)
+		    maildir_name_parse(span_make(de->d_name, nl), &mn) < 0) {
+			if (de->d_name[0] != '.')
+				log_debug("event=maildir_skip dir=%s file=\"%s\"",
+				    sub, log_escape(span_make(de->d_name, nl),
+				    esc, sizeof(esc)));
 			continue;
+		}
 		l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 		f = &l->v[l->n++];
 		memset(f, 0, sizeof(*f));
@@ -137,7 +147,8 @@ rec_scan(const char *dir, const char *sub, struct rec_list *l,
 		f->base_n = mn.base.n;
 		if (mn.has_info && maildir_flags_parse(mn.info, &f->letters)
 		    < 0)
-			log_debug("event=maildir_bad_flags file=%s", f->file);
+			log_debug("event=maildir_bad_flags file=\"%s\"",
+			    log_escape(span_cstr(f->file), esc, sizeof(esc)));
 	}
 	closedir(d);
 	return 0;
@@ -197,8 +208,8 @@ rec_new(struct mailidx_txn *t, const char *dir, uint32_t id,
 	struct stat st;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, f->file);
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return 0;	/* gone meanwhile, or not a file */
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;	/* gone meanwhile, or not a plain file */
 	memset(&m, 0, sizeof(m));
 	strcpy(m.file, f->file);
 	m.flags = mailidx_flags_from_maildir(f->letters);

@@ -262,6 +262,23 @@ test_append(void **state)
 	assert_int_equal(c.n, 6);
 	assert_memory_equal(c.p, "cacheA", 6);
 	assert_int_equal(mailidx_msg_cache(f->t, id, 2, &c), 0);
+	mailidx_txn_abort(&f->t);
+	/* a blob stored later (reconcile stores none); no MODSEQ change */
+	begin(f, 1);
+	assert_int_equal(mailidx_msg_set_cache(f->t, id, 2, span_cstr("B2"),
+	    &f->why), 0);
+	assert_int_equal(mailidx_msg_set_cache(f->t, id, 1, span_cstr(""),
+	    &f->why), 0);
+	assert_int_equal(mailidx_msg_cache(f->t, id, 2, &c), 1);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(mailidx_msg_cache(f->t, id, 1, &c), 0);
+	assert_true(mbox(f, "INBOX").highestmodseq == 4);
+	commit(f);
+	begin(f, 1);
+	assert_int_equal(mailidx_msg_set_cache(f->t, id, 9, span_cstr("x"),
+	    &f->why), -1);
+	mailidx_txn_abort(&f->t);
+	begin(f, 0);
 	r = uids_of(f->t, id, 2, UINT32_MAX);
 	assert_int_equal(r.n, 2);
 	assert_int_equal(r.uids[0], 2);
@@ -587,6 +604,8 @@ test_folder_dir(void **state)
 	assert_int_equal(mailidx_folder_name(".a.", back, sizeof(back)), -1);
 	assert_int_equal(mailidx_folder_name(".a%41", back, sizeof(back)), -1);
 	assert_int_equal(mailidx_folder_name("a", back, sizeof(back)), -1);
+	assert_int_equal(mailidx_folder_name(".INBOX", back, sizeof(back)),
+	    -1);
 	assert_int_equal(mailidx_folder_name(".a%2e", back, sizeof(back)), 0);
 	assert_string_equal(back, "a.");
 	assert_int_equal(mailidx_folder_name(".abc", back, 3), -1);
@@ -698,6 +717,31 @@ test_reconcile(void **state)
 	assert_int_equal(mailidx_msg_get(f->t, id, 2, &g), 1);
 	assert_true(g.modseq == 4);
 	assert_non_null(strstr(g.file, ":2,FPS"));
+	mailidx_txn_abort(&f->t);
+
+	/* another program's names: no ",S=" (size from the file), and a
+	 * symlink, which is never indexed */
+	{
+		FILE *fp;
+
+		snprintf(from, sizeof(from), "%s/cur/zz-foreign:2,S", f->dir);
+		assert_non_null(fp = fopen(from, "w"));
+		fputs("Subject: lf\n\nbody\n", fp);
+		fclose(fp);
+		snprintf(to, sizeof(to), "%s/new/zzz-link", f->dir);
+		assert_int_equal(symlink(from, to), 0);
+		snprintf(to, sizeof(to), "%s/new/.hidden", f->dir);
+		assert_non_null(fp = fopen(to, "w"));
+		fclose(fp);
+	}
+	assert_int_equal(reconcile(f, "INBOX", 1), 1);
+	begin(f, 0);
+	assert_int_equal(mbox(f, "INBOX").messages, 2);
+	assert_int_equal(mailidx_msg_get(f->t, id, 3, &g), 1);
+	assert_string_equal(g.file, "cur/zz-foreign:2,S");
+	assert_true(g.size == 18);
+	assert_int_equal(g.flags, MAILIDX_F_SEEN);
+	assert_int_equal(mailidx_msg_get(f->t, id, 4, &g), 0);
 	mailidx_txn_abort(&f->t);
 }
 
