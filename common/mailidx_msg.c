@@ -217,7 +217,8 @@ mailidx_msg_append(struct mailidx_txn *t, uint32_t mbox_id,
 	struct mailidx_mbox mb;
 	uint8_t key[MSG_KEY], emb[8];
 	MDB_val k = { MSG_KEY, key }, v;
-	MDB_val mk = { 11, (void *)(uintptr_t)"next_emailid" }, mv;
+	static const char nexte[] = "next_emailid";
+	MDB_val mk = { sizeof(nexte) - 1, (void *)(uintptr_t)nexte }, mv;
 	int r, rc;
 
 	if ((r = get_mbox(t, mbox_id, &mb, why)) < 0)
@@ -233,7 +234,6 @@ mailidx_msg_append(struct mailidx_txn *t, uint32_t mbox_id,
 	msg->modseq = ++mb.highestmodseq;
 	msg->savedate = (int64_t)time(NULL);
 	if (msg->emailid == 0) {
-		mk.mv_size = strlen("next_emailid");
 		rc = mdb_get(t->txn, t->idx->meta, &mk, &mv);
 		msg->emailid = rc == 0 && mv.mv_size == 8 ?
 		    get_le(mv.mv_data, 8) + 1 : 1;

@@ -525,6 +525,12 @@ test_mbox_ops(void **state)
 	assert_int_equal(mailidx_mbox_get(f->t, "Job", &j), 0);
 	assert_int_equal(uids_of(f->t, w.id, 1, UINT32_MAX).n, 0);
 	expect_vanished(f, w.id, 0, "");
+	/* created again at once: a new id and a new UIDVALIDITY */
+	assert_int_equal(mailidx_mbox_create(f->t, "Job", 0, &j, &f->why), 0);
+	assert_true(j.id > w.id);
+	assert_true(j.uidvalidity > mbox(f, "Job/Sub").uidvalidity);
+	assert_true(j.uidvalidity > w.uidvalidity);
+	assert_int_equal(j.uidnext, 1);
 	commit(f);
 
 	/* refusals: each in its own transaction (a failed call kills it) */
