@@ -28,12 +28,26 @@
  * message in *why (may be NULL); lookups return 1 found, 0 not found, -1
  * error.  A full map grows (doubling) up to MAILIDX_MAP_MAX instead of
  * failing.
+ *
+ * Map growth and MAILIDX_RETRY: when a write call or mailidx_txn_commit
+ * finds the map full, the LMDB transaction is already lost (LMDB cannot
+ * continue it), so the call aborts it, doubles the map and returns
+ * MAILIDX_RETRY (-2, which is also "< 0").  The caller then
+ * mailidx_txn_abort()s and runs the whole transaction again from
+ * mailidx_txn_begin.  mailidx_write() does exactly that loop around a
+ * callback and is the easy way to write: a callback must therefore be
+ * safe to run more than once (keep its side effects outside the index,
+ * such as renamed files, idempotent or before the call).  The map can
+ * only be resized while this handle has no other transaction open; if
+ * one is, the growth waits for the next mailidx_txn_begin with none.
  */
 
 #define MAILIDX_NAME_MAX 512		/* mailbox name bytes */
 #define MAILIDX_FILE_MAX 255		/* Maildir file name */
 #define MAILIDX_MAP_MAX (16ULL << 30)	/* LMDB map ceiling */
 #define MAILIDX_KEYWORDS 64		/* keywords per user */
+#define MAILIDX_MAP_INIT (64ULL << 20)	/* map of a new handle */
+#define MAILIDX_RETRY (-2)		/* map grown: run the txn again */
 
 /* System flags (RFC 9051 2.3.2); keywords are bits of a separate mask. */
 #define MAILIDX_F_SEEN 0x01u
@@ -92,19 +106,55 @@ struct mailidx_msg {
 #define MAILIDX_CREATE 0x2
 int mailidx_open(const char *dir, int flags, struct mailidx **idx_out,
     const char **why) __attribute__((warn_unused_result));
+/*
+ * mailidx_open_map: mailidx_open with this initial map size (bytes,
+ * rounded up by LMDB to pages; mailidx_open uses MAILIDX_MAP_INIT).
+ * With MAILIDX_CREATE, an index.lmdb that is missing or that LMDB
+ * refuses as corrupt (it is moved aside as index.lmdb.bad.SECONDS) is
+ * rebuilt from the Maildir: every folder directory becomes a mailbox
+ * (subscribed), every file a message with the flags of its name, and
+ * every mailbox gets a new UIDVALIDITY (docs/store.md).
+ */
+int mailidx_open_map(const char *dir, int flags, size_t map_size,
+    struct mailidx **idx_out, const char **why)
+    __attribute__((warn_unused_result));
+/* mailidx_close: every transaction of idx must have ended. */
 void mailidx_close(struct mailidx **idx);
+/* mailidx_map_size: the current map size in bytes. */
+size_t mailidx_map_size(const struct mailidx *idx);
+/* mailidx_rebuilt: 1 if this open made the index from the Maildir. */
+int mailidx_rebuilt(const struct mailidx *idx);
+/* mailidx_dir: the Maildir root the index was opened on. */
+const char *mailidx_dir(const struct mailidx *idx);
 
 /* Transactions: one writer at a time across processes; a reader sees a
  * snapshot.  A failed call inside a write transaction leaves it usable
- * only for mailidx_txn_abort. */
+ * only for mailidx_txn_abort (a commit of it fails, with MAILIDX_RETRY
+ * if the failure was a full map). */
 int mailidx_txn_begin(struct mailidx *idx, int write,
     struct mailidx_txn **txn_out, const char **why)
     __attribute__((warn_unused_result));
 int mailidx_txn_commit(struct mailidx_txn **txn, const char **why)
     __attribute__((warn_unused_result));
 void mailidx_txn_abort(struct mailidx_txn **txn);
+/*
+ * mailidx_write: begin a write transaction, call fn(t, arg, why), commit;
+ * if fn or the commit returns MAILIDX_RETRY, abort and do it all again.
+ * fn returns 0 to commit, anything else to abort (that value is
+ * returned).  Returns 0, fn's non-zero value, or -1.
+ */
+typedef int (*mailidx_txn_fn)(struct mailidx_txn *t, void *arg,
+    const char **why);
+int mailidx_write(struct mailidx *idx, mailidx_txn_fn fn, void *arg,
+    const char **why) __attribute__((warn_unused_result));
 
-/* Mailboxes. */
+/* Mailboxes.  The index makes no directories: before creating a
+ * mailbox, make its Maildir (maildir_make with mailidx_folder_dir); after
+ * deleting or renaming one, remove or rename its directory.  The name
+ * "INBOX" is case-sensitive here: the IMAP layer maps "inbox" to it.
+ * create starts a mailbox with uidnext 1, highestmodseq 1, unsubscribed.
+ * delete refuses INBOX.  rename also renames the inferiors "from/..."
+ * (each folder directory is the caller's to rename). */
 int mailidx_mbox_get(struct mailidx_txn *t, const char *name,
     struct mailidx_mbox *out);
 int mailidx_mbox_get_id(struct mailidx_txn *t, uint32_t id,
@@ -136,6 +186,11 @@ int mailidx_msg_get(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
  * transaction ends). */
 int mailidx_msg_cache(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
     struct span *out);
+/* mailidx_msg_set_cache: store (replace) the blob of a message that has
+ * none or a stale one, e.g. one reconcile found (it stores none); no
+ * MODSEQ change, since no IMAP-visible data changes. */
+int mailidx_msg_set_cache(struct mailidx_txn *t, uint32_t mbox_id,
+    uint32_t uid, struct span cache, const char **why);
 typedef int (*mailidx_msg_fn)(const struct mailidx_msg *m, void *arg);
 /* messages with uid in [lo, hi] ascending (hi UINT32_MAX: to the end) */
 int mailidx_msg_range(struct mailidx_txn *t, uint32_t mbox_id, uint32_t lo,
@@ -167,7 +222,10 @@ typedef int (*mailidx_uid_fn)(uint32_t uid, void *arg);
 int mailidx_vanished(struct mailidx_txn *t, uint32_t mbox_id,
     uint64_t since, mailidx_uid_fn fn, void *arg);
 
-/* Keywords: user-wide names <-> ids 0..63 (id 64: none left). */
+/* Keywords: user-wide names <-> ids 0..63 (id 64: none left).  Names
+ * are stored as given (the IMAP layer compares case-insensitively).
+ * keyword_id: 1 found (or made, with create), 0 not found, -1 error;
+ * with all 64 ids taken, -1 and *id_out = MAILIDX_KEYWORDS. */
 int mailidx_keyword_id(struct mailidx_txn *t, const char *name, int create,
     unsigned *id_out, const char **why);
 int mailidx_keyword_name(struct mailidx_txn *t, unsigned id, char *out,
@@ -180,14 +238,29 @@ int mailidx_keyword_name(struct mailidx_txn *t, unsigned id, char *out,
  * order of their names, flags from ":2," info; files that vanished are
  * expunged; renamed files (flags changed by another program) are matched
  * by their base name and their flags taken.  *changed_out: 1 if anything
- * changed.  Needs a write transaction.
+ * changed.  Needs a write transaction.  New files get flags from their
+ * names, keywords none, internaldate the file's mtime, size ",S=" or the
+ * file's size, and no cache blob (mailidx_msg_cache then says 0: the
+ * reader parses the file).  Mtimes less than a second old are not
+ * remembered, so a change in the same clock tick is seen next time.
  */
 int mailidx_reconcile(struct mailidx_txn *t, const char *maildir_root,
     uint32_t mbox_id, int force, int *changed_out, const char **why);
 
 /* mailidx_folder_dir: the Maildir++ directory of a mailbox name relative
  * to the root ("" for INBOX, ".Sent", ".Archive.2024"); "/" becomes ".",
- * and "." and "%" inside a name part become "%2E" and "%25". */
+ * and "." and "%" inside a name part become "%2E" and "%25".  -1 if the
+ * name is empty, has an empty part ("a//b", "/a", "a/") or does not fit. */
 int mailidx_folder_dir(const char *name, char *out, size_t outsz);
+/* mailidx_folder_name: the inverse (".Archive.2024" -> "Archive/2024");
+ * -1 for a directory no name maps to (no leading '.', an empty part, a
+ * '%' not followed by 2E or 25). */
+int mailidx_folder_name(const char *dir, char *out, size_t outsz);
+
+/* Maildir letters (common/maildir.h) <-> MAILIDX_F_*: D draft, F
+ * flagged, R answered, S seen, T deleted.  to_maildir keeps the letters
+ * of old that have no IMAP flag (P, lower-case, others). */
+uint32_t mailidx_flags_from_maildir(uint64_t letters);
+uint64_t mailidx_flags_to_maildir(uint32_t flags, uint64_t old);
 
 #endif
