@@ -16,7 +16,7 @@ for src in tests/fuzz/fuzz_*.c; do
 	target=${name#fuzz_}
 	echo "== $name"
 	# A target outside common/ names its other sources in a comment:
-	#   /* fuzz-sources: smtpd/smtp_data.c */
+	#   /* fuzz-sources: common/smtp_data.c */
 	extra=$(sed -n 's|.*fuzz-sources: *\(.*\) \*/.*|\1|p' "$src")
 	clang $CFLAGS -o "$OUT/$name" "$src" $extra $COMMON $LIBS
 	corpus="$OUT/corpus-$target"

@@ -13,8 +13,8 @@
 #include "common/cfg.h"
 #include "common/envelope.h"
 #include "common/net.h"
-#include "smtpd/smtp_cmd.h"
-#include "smtpd/smtp_data.h"
+#include "common/smtp_cmd.h"
+#include "common/smtp_data.h"
 
 struct cio;
 struct ipcc;

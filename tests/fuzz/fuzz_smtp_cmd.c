@@ -1,10 +1,9 @@
 /* libFuzzer target for the SMTP command parser: spans stay inside the line. */
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: smtpd/smtp_cmd.c */
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "smtpd/smtp_cmd.h"
+#include "common/smtp_cmd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

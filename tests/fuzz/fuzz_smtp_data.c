@@ -1,11 +1,10 @@
 /* libFuzzer target for the SMTP DATA reader: split feeds must agree with one feed. */
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: smtpd/smtp_data.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "smtpd/smtp_data.h"
+#include "common/smtp_data.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

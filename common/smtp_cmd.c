@@ -1,6 +1,6 @@
 /* SMTP command syntax (RFC 5321 4.1.1 and 4.1.2, RFC 6531, RFC 3030): a pure parser. */
 /* SPDX-License-Identifier: ISC */
-#include "smtpd/smtp_cmd.h"
+#include "common/smtp_cmd.h"
 
 #include <string.h>
 #include <strings.h>

@@ -1,6 +1,6 @@
 /* SMTP DATA reader: dot-unstuffing, strict CRLF, smuggling-proof end of data. */
 /* SPDX-License-Identifier: ISC */
-#include "smtpd/smtp_data.h"
+#include "common/smtp_data.h"
 
 enum {
 	DS_BOL = 0,	/* at the start of a line (after CRLF, or first) */

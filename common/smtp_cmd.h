@@ -1,4 +1,4 @@
-/* The SMTP command-line parser: pure, one CRLF-stripped line in, one command out. */
+/* The SMTP and LMTP command-line parser: pure, one CRLF-stripped line in, one command out. */
 /* SPDX-License-Identifier: ISC */
 #ifndef LB_SMTP_CMD_H
 #define LB_SMTP_CMD_H

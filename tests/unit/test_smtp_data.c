@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "smtpd/smtp_data.h"
+#include "common/smtp_data.h"
 
 struct result {
 	enum parse_rc rc;

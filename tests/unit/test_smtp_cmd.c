@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "smtpd/smtp_cmd.h"
+#include "common/smtp_cmd.h"
 
 static const struct {
 	const char *line;
