@@ -7,7 +7,7 @@
 
 static const char *const verb_names[SMTP_VERB_MAX] = {
 	"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP",
-	"QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH",
+	"QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "LHLO",
 };
 
 const char *
@@ -219,10 +219,12 @@ smtp_cmd_parse(struct span line, struct smtp_cmd *cmd, struct smtp_err *err)
 	switch (cmd->verb) {
 	case SMTP_EHLO:
 	case SMTP_HELO:
+	case SMTP_LHLO:
 		cmd->arg = span_make(line.p + i, line.n - i);
 		if (cmd->arg.n == 0)
-			return cmd_fail(err, 501, "5.5.4", cmd->verb == SMTP_EHLO ?
-			    "Syntax: EHLO hostname" : "Syntax: HELO hostname");
+			return cmd_fail(err, 501, "5.5.4", cmd->verb == SMTP_HELO ?
+			    "Syntax: HELO hostname" : cmd->verb == SMTP_LHLO ?
+			    "Syntax: LHLO hostname" : "Syntax: EHLO hostname");
 		return PARSE_OK;
 	case SMTP_MAIL:
 	case SMTP_RCPT:

@@ -31,6 +31,7 @@ static smtp_handler_fn *const handlers[SMTP_VERB_MAX] = {
 	[SMTP_HELP] = smtp_cmd_help,
 	[SMTP_STARTTLS] = smtp_cmd_starttls,
 	[SMTP_AUTH] = smtp_cmd_auth,
+	[SMTP_LHLO] = smtp_cmd_unknown,
 };
 
 static const char *const state_names[] = {
@@ -39,6 +40,13 @@ static const char *const state_names[] = {
 };
 
 static void smtp_sess_free(struct smtp_sess *s);
+
+/* A verb the parser knows but SMTP does not have (LHLO is LMTP's). */
+static void
+smtp_cmd_unknown(struct smtp_sess *s, const struct smtp_cmd *c)
+{
+	smtp_reply_err(s, 500, "5.5.1", "Command unrecognized");
+}
 
 void
 smtp_set_state(struct smtp_sess *s, enum smtp_state st)

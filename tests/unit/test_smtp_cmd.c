@@ -50,6 +50,8 @@ static const struct {
 	{ "EXPN staff", SMTP_EXPN, "staff", NULL, 0 },
 	{ "AUTH PLAIN", SMTP_AUTH, "PLAIN", NULL, 0 },
 	{ "BDAT 0 LAST", SMTP_BDAT, "", NULL, 0 },
+	{ "LHLO client.example", SMTP_LHLO, "client.example", NULL, 0 },
+	{ "LHLO", -1, "Syntax: LHLO hostname", NULL, 501 },
 
 	{ "", -1, "Command unrecognized", NULL, 500 },
 	{ "FOO bar", -1, "Command unrecognized", NULL, 500 },
