@@ -15,6 +15,13 @@
 
 typedef void smtp_handler_fn(struct smtp_sess *s, const struct smtp_cmd *c);
 
+/* A verb the parser knows but SMTP does not have (LHLO is LMTP's). */
+static void
+smtp_cmd_unknown(struct smtp_sess *s, const struct smtp_cmd *c)
+{
+	smtp_reply_err(s, 500, "5.5.1", "Command unrecognized");
+}
+
 /* The command table.  Handlers check the state first and act second. */
 static smtp_handler_fn *const handlers[SMTP_VERB_MAX] = {
 	[SMTP_EHLO] = smtp_cmd_ehlo,
@@ -41,12 +48,6 @@ static const char *const state_names[] = {
 
 static void smtp_sess_free(struct smtp_sess *s);
 
-/* A verb the parser knows but SMTP does not have (LHLO is LMTP's). */
-static void
-smtp_cmd_unknown(struct smtp_sess *s, const struct smtp_cmd *c)
-{
-	smtp_reply_err(s, 500, "5.5.1", "Command unrecognized");
-}
 
 void
 smtp_set_state(struct smtp_sess *s, enum smtp_state st)
