@@ -10,6 +10,7 @@
 #include <ev.h>
 #include <sodium.h>
 
+#include "authd/sasl.h"
 #include "authd/server.h"
 #include "authd/verifier.h"
 #include "common/cfg.h"
@@ -151,6 +152,10 @@ main(int argc, char **argv)
 	if (daemon_fds(&a.ctx, "authd", fds, 2) != 1)
 		fatal("authd: expected exactly one listening socket named "
 		    "\"authd\" in LB_FDS (letterboxd binds RUN_DIR/authd.sock)");
+	/* before the drop: Cyrus loads its plugins now, maybe from outside
+	 * a chroot */
+	if (saslw_init(&why) < 0)
+		fatal("authd: Cyrus SASL: %s", why);
 	daemon_drop_privs(&a.ctx, &a.ctx.cfg->authd.d);
 
 	/* after the drop, so that "our own uid" is the unprivileged one */
@@ -180,6 +185,7 @@ main(int argc, char **argv)
 
 	authd_server_free(&a.srv);
 	verifier_free(&v);
+	saslw_fini();
 	userdb_close(&a.db);
 	free(dummy);
 	log_notice("event=stopped");

@@ -17,58 +17,11 @@
 #include "common/log.h"
 #include "common/peer.h"
 #include "common/xmem.h"
-
-/* Requests are small; a bigger frame is an error, never buffered. */
-#define AUTHD_MAX_REQUEST (8u * 1024u)
-
-struct authd_client;
-
-struct authd_req {
-	struct authd_req *next, *prev;
-	struct authd_client *cl;
-	uint64_t reqid;
-	ev_timer delay;
-	struct verifier_job *job;
-	uint32_t delay_ms;
-	int bogus;			/* unusable credentials: always fail */
-	int found;			/* user record found */
-	struct userdb_user user;
-	char name[USERDB_ADDR_MAX];	/* as sent, for logs and throttling */
-	char service[AUTHD_SERVICE_MAX + 1];
-	char ip[AUTHD_IP_MAX + 1];
-	unsigned char *pw;		/* sodium_malloc, until submitted */
-	size_t pwlen;
-};
-
-struct authd_client {
-	struct authd_client *next, *prev;
-	struct authd_server *srv;
-	struct ipc_conn *conn;
-	char id[17];
-	struct authd_req *reqs;
-	size_t inflight;
-};
-
-struct authd_server {
-	struct ev_loop *loop;
-	struct authd_params p;
-	struct authd_backend be;
-	struct verifier *v;
-	struct throttle *th;
-	char dummy[USERDB_HASH_MAX];
-	int listen_fd;
-	ev_io accept_w;
-	struct peer_set peers;
-	struct authd_client *clients;
-	size_t inflight;
-	int stopping;
-	void (*idle)(void *);
-	void *idle_arg;
-};
+#include "authd/server_priv.h"
 
 static void authd_client_free(struct authd_client *cl);
 
-static void
+void
 authd_maybe_idle(struct authd_server *srv)
 {
 	void (*fn)(void *) = srv->idle;
@@ -79,7 +32,7 @@ authd_maybe_idle(struct authd_server *srv)
 	}
 }
 
-static uint64_t
+uint64_t
 authd_now_ms(struct authd_server *srv)
 {
 	return (uint64_t)(ev_now(srv->loop) * 1000.);
@@ -87,7 +40,7 @@ authd_now_ms(struct authd_server *srv)
 
 /* ---- replies ---- */
 
-static void
+void
 authd_send(struct authd_client *cl, struct ipc_msg *m)
 {
 	uint32_t type = (uint32_t)m->b.data[0] | (uint32_t)m->b.data[1] << 8;
@@ -97,7 +50,7 @@ authd_send(struct authd_client *cl, struct ipc_msg *m)
 	ipc_msg_fini(m);
 }
 
-static void
+void
 authd_reply_text(struct authd_client *cl, uint32_t type, uint64_t reqid,
     const char *text)
 {
@@ -108,7 +61,7 @@ authd_reply_text(struct authd_client *cl, uint32_t type, uint64_t reqid,
 	authd_send(cl, &m);
 }
 
-static void
+void
 authd_reply_fail(struct authd_client *cl, uint64_t reqid, uint32_t reason,
     const char *text)
 {
@@ -424,6 +377,14 @@ authd_on_msg(struct ipc_conn *c, const struct ipc_hdr *h, struct span payload,
 		rc = authd_handle_resolve(cl, h->reqid, payload);
 	} else if (h->type == IPC_AUTH_USERINFO) {
 		rc = authd_handle_userinfo(cl, h->reqid, payload);
+	} else if (h->type == IPC_AUTH_SASL_MECHS) {
+		rc = authd_sasl_mechs(cl, h->reqid, payload);
+	} else if (h->type == IPC_AUTH_SASL_START) {
+		rc = authd_sasl_start(cl, h->reqid, payload);
+	} else if (h->type == IPC_AUTH_SASL_STEP) {
+		rc = authd_sasl_step(cl, h->reqid, payload);
+	} else if (h->type == IPC_AUTH_SASL_ABORT) {
+		rc = authd_sasl_abort(cl, h->reqid, payload);
 	}
 	if (rc == 0)
 		return 0;
@@ -454,6 +415,7 @@ authd_client_free(struct authd_client *cl)
 
 	while (cl->reqs != NULL)
 		authd_req_free(cl->reqs);
+	authd_sasl_client_gone(cl);
 	ipc_conn_free(&cl->conn);
 	if (cl->prev != NULL)
 		cl->prev->next = cl->next;
@@ -578,6 +540,7 @@ authd_server_free(struct authd_server **srvp)
 	authd_stop_listening(srv);
 	while (srv->clients != NULL)
 		authd_client_free(srv->clients);
+	authd_sasl_server_free(srv);
 	throttle_free(&srv->th);
 	free(srv);
 	*srvp = NULL;

@@ -17,6 +17,8 @@ struct ev_loop;
 #define AUTHD_SERVICE_MAX 64
 #define AUTHD_IP_MAX 64
 #define AUTHD_CLIENT_INFLIGHT 64	/* per client; more get TEMPFAIL */
+#define AUTHD_SASL_MAX 64		/* open SASL exchanges per client */
+#define AUTHD_SASL_IDLE_S 300.		/* an idle exchange is dropped */
 
 struct authd_params {
 	struct throttle_params throttle;
@@ -26,7 +28,9 @@ struct authd_params {
 /*
  * What the server needs from the user database, as callbacks so that it
  * can be tested without LMDB.  user_get: 1 found, 0 not, -1 error.
- * resolve: 0 or -1.  Both run on the loop (LMDB reads do not block).
+ * resolve: 0 or -1.  Both run on the loop (LMDB reads do not block);
+ * user_get also runs on verifier threads for SASL (inside Cyrus's
+ * password callback), so it must be thread-safe.
  */
 struct authd_backend {
 	int (*user_get)(void *arg, const char *address,
@@ -38,7 +42,9 @@ struct authd_backend {
 
 struct authd_server;
 
-/* authd_server_new: dummy_hash is checked for unknown users (copied). */
+/* authd_server_new: dummy_hash is checked for unknown users (copied).
+ * SASL requests need saslw_init (authd/sasl.h) to have succeeded; without
+ * it they get TEMPFAIL. */
 struct authd_server *authd_server_new(struct ev_loop *loop,
     const struct authd_params *p, const struct authd_backend *be,
     struct verifier *v, const char *dummy_hash);

@@ -23,6 +23,7 @@ struct verifier_job {
 	char hash[128];
 	unsigned char *pw;		/* sodium_malloc */
 	size_t pwlen;
+	verifier_run_fn run;		/* NULL: check hash and pw */
 	verifier_done_fn done;
 	void *arg;
 };
@@ -33,6 +34,7 @@ struct verifier {
 	verifier_check_fn check;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t done_cv;		/* a job finished */
 	struct verifier_job *q_head, *q_tail;	/* waiting */
 	struct verifier_job *done_head;		/* finished, for the loop */
 	size_t queued, max_queue;
@@ -77,11 +79,15 @@ verifier_main(void *arg)
 		j->state = JOB_RUNNING;
 		pthread_mutex_unlock(&v->mu);
 
-		j->ok = v->check(j->hash, j->pw, j->pwlen);
+		if (j->run != NULL)
+			j->ok = j->run(j->arg);
+		else
+			j->ok = v->check(j->hash, j->pw, j->pwlen);
 		verifier_job_wipe(j);
 
 		pthread_mutex_lock(&v->mu);
 		j->state = JOB_DONE;
+		pthread_cond_broadcast(&v->done_cv);
 		j->next = v->done_head;
 		v->done_head = j;
 		ev_async_send(v->loop, &v->async);
@@ -129,6 +135,7 @@ verifier_new(struct ev_loop *loop, unsigned threads, size_t max_queue,
 	v->max_queue = max_queue;
 	pthread_mutex_init(&v->mu, NULL);
 	pthread_cond_init(&v->cv, NULL);
+	pthread_cond_init(&v->done_cv, NULL);
 	ev_async_init(&v->async, verifier_async_cb);
 	v->async.data = v;
 	ev_async_start(loop, &v->async);
@@ -144,18 +151,56 @@ verifier_new(struct ev_loop *loop, unsigned threads, size_t max_queue,
 	return v;
 }
 
+static void
+verifier_enqueue(struct verifier *v, struct verifier_job *j)
+{
+	pthread_mutex_lock(&v->mu);
+	j->state = JOB_QUEUED;
+	if (v->q_tail != NULL)
+		v->q_tail->next = j;
+	else
+		v->q_head = j;
+	v->q_tail = j;
+	v->queued++;
+	pthread_cond_signal(&v->cv);
+	pthread_mutex_unlock(&v->mu);
+}
+
+static int
+verifier_full(struct verifier *v)
+{
+	int full;
+
+	pthread_mutex_lock(&v->mu);
+	full = v->queued >= v->max_queue || v->stopping;
+	pthread_mutex_unlock(&v->mu);
+	return full;
+}
+
+struct verifier_job *
+verifier_submit_run(struct verifier *v, verifier_run_fn run,
+    verifier_done_fn done, void *arg)
+{
+	struct verifier_job *j;
+
+	if (verifier_full(v))
+		return NULL;
+	j = xcalloc(1, sizeof(*j));
+	j->run = run;
+	j->done = done;
+	j->arg = arg;
+	verifier_enqueue(v, j);
+	return j;
+}
+
 struct verifier_job *
 verifier_submit(struct verifier *v, const char *hash, struct span pw,
     verifier_done_fn done, void *arg)
 {
 	struct verifier_job *j;
 
-	pthread_mutex_lock(&v->mu);
-	if (v->queued >= v->max_queue || v->stopping) {
-		pthread_mutex_unlock(&v->mu);
+	if (verifier_full(v))
 		return NULL;
-	}
-	pthread_mutex_unlock(&v->mu);
 
 	j = xcalloc(1, sizeof(*j));
 	snprintf(j->hash, sizeof(j->hash), "%s", hash);
@@ -169,17 +214,7 @@ verifier_submit(struct verifier *v, const char *hash, struct span pw,
 	j->pwlen = pw.n;
 	j->done = done;
 	j->arg = arg;
-
-	pthread_mutex_lock(&v->mu);
-	j->state = JOB_QUEUED;
-	if (v->q_tail != NULL)
-		v->q_tail->next = j;
-	else
-		v->q_head = j;
-	v->q_tail = j;
-	v->queued++;
-	pthread_cond_signal(&v->cv);
-	pthread_mutex_unlock(&v->mu);
+	verifier_enqueue(v, j);
 	return j;
 }
 
@@ -207,6 +242,16 @@ verifier_cancel(struct verifier *v, struct verifier_job *j)
 	/* running or done: the async callback frees it without calling done */
 	j->cancelled = 1;
 	pthread_mutex_unlock(&v->mu);
+}
+
+void
+verifier_cancel_sync(struct verifier *v, struct verifier_job *j)
+{
+	pthread_mutex_lock(&v->mu);
+	while (j->state == JOB_RUNNING)
+		pthread_cond_wait(&v->done_cv, &v->mu);
+	pthread_mutex_unlock(&v->mu);
+	verifier_cancel(v, j);
 }
 
 void
@@ -238,6 +283,7 @@ verifier_free(struct verifier **vp)
 	ev_async_stop(v->loop, &v->async);
 	pthread_mutex_destroy(&v->mu);
 	pthread_cond_destroy(&v->cv);
+	pthread_cond_destroy(&v->done_cv);
 	free(v->threads);
 	free(v);
 	*vp = NULL;

@@ -34,8 +34,23 @@ struct verifier *verifier_new(struct ev_loop *loop, unsigned threads,
  */
 struct verifier_job *verifier_submit(struct verifier *v, const char *hash,
     struct span pw, verifier_done_fn done, void *arg);
+/*
+ * verifier_submit_run: run(arg) on a worker instead of a password check
+ * (for work that may check passwords itself, such as a SASL step); its
+ * result goes to done(arg, result) on the loop as for verifier_submit.
+ * arg must stay valid until done runs or verifier_cancel_sync returns:
+ * plain verifier_cancel does not wait for a running job.  Same queue and
+ * limit as verifier_submit; NULL if the queue is full.
+ */
+typedef int (*verifier_run_fn)(void *arg);
+struct verifier_job *verifier_submit_run(struct verifier *v,
+    verifier_run_fn run, verifier_done_fn done, void *arg);
+
 /* verifier_cancel: done will not be called; job is invalid afterwards. */
 void verifier_cancel(struct verifier *v, struct verifier_job *job);
+/* verifier_cancel_sync: as verifier_cancel, but if the job is running,
+ * wait until it has finished (blocks: for teardown only). */
+void verifier_cancel_sync(struct verifier *v, struct verifier_job *job);
 
 /* verifier_free: wait for the workers to finish what runs, drop the
  * queue (without calling done), join them. */

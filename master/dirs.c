@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/net.h"
+#include "common/tlsw.h"
 #include "common/xmem.h"
 #include "master/master.h"
 
@@ -54,11 +55,36 @@ master_daemon_for_kind(enum cfg_listener_kind kind)
 	return NULL;
 }
 
+/* The TLS files load, as a daemon will load them: a certificate that
+ * does not match its key fails -t, start and SIGHUP, never a daemon. */
+static int
+master_check_tls(const struct cfg *cfg)
+{
+	struct tlsw *t;
+	const char *why = NULL;
+	size_t i;
+
+	for (i = 0; i < cfg->n_listeners; i++)
+		if (cfg->listeners[i].tls != CFG_TLS_NONE)
+			break;
+	if (i == cfg->n_listeners)
+		return 0;
+	if ((t = tlsw_new(cfg, &why)) == NULL) {
+		log_err("%s: TLS: %s", cfg->path, why);
+		return -1;
+	}
+	tlsw_free(&t);
+	return 0;
+}
+
 int
 master_check(const struct master *m, const struct cfg *cfg)
 {
 	int bad = 0;
 	size_t i;
+
+	if (master_check_tls(cfg) != 0)
+		bad = 1;
 
 	for (i = 0; i < cfg->n_listeners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];

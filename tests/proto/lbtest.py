@@ -19,6 +19,9 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IPC_AUTH_CHECK, IPC_AUTH_RESOLVE, IPC_AUTH_USERINFO = 100, 101, 102
 IPC_AUTH_OK, IPC_AUTH_FAIL, IPC_AUTH_TEMPFAIL = 150, 151, 152
 IPC_AUTH_RESOLVED, IPC_AUTH_USER, IPC_AUTH_ERROR = 153, 154, 155
+IPC_AUTH_SASL_MECHS, IPC_AUTH_SASL_START = 103, 104
+IPC_AUTH_SASL_STEP, IPC_AUTH_SASL_ABORT = 105, 106
+IPC_AUTH_SASL_MECHLIST, IPC_AUTH_SASL_CHALLENGE = 156, 157
 STD_PORTS = {"smtp": 25, "submission": 587, "submissions": 465,
              "imap": 143, "imaps": 993, "pop3": 110, "pop3s": 995}
 
@@ -87,6 +90,13 @@ class IpcReader:
         self.o += n
         return v.decode()
 
+    def bytes(self):
+        n = self.u32()
+        v = self.p[self.o:self.o + n]
+        assert len(v) == n
+        self.o += n
+        return v
+
     def end(self):
         assert self.o == len(self.p), "trailing bytes in payload"
 
@@ -139,6 +149,71 @@ class AuthClient:
             text = r.str()
         r.end()
         return mtype, text, took
+
+    # SASL (ipc_msg.h IPC_AUTH_SASL_*): raw SASL bytes, no base64.
+
+    def sasl_mechs(self):
+        rid = self.send(IPC_AUTH_SASL_MECHS, b"")
+        mtype, reqid, r = self.recv()
+        assert reqid == rid and mtype == IPC_AUTH_SASL_MECHLIST, mtype
+        text = r.str()
+        r.end()
+        return text
+
+    def sasl_start_send(self, sid, mech, initial=None, service="smtp",
+                        ip="127.0.0.1"):
+        """Send a START; initial None means no initial response."""
+        if isinstance(initial, str):
+            initial = initial.encode()
+        return self.send(IPC_AUTH_SASL_START,
+                         struct.pack("<Q", sid) + ipc_str(mech) +
+                         ipc_str(service) + ipc_str(ip) +
+                         struct.pack("<I", 0 if initial is None else 1) +
+                         ipc_str(initial or b""))
+
+    def sasl_step_send(self, sid, response):
+        if isinstance(response, str):
+            response = response.encode()
+        return self.send(IPC_AUTH_SASL_STEP,
+                         struct.pack("<Q", sid) + ipc_str(response))
+
+    def sasl_abort(self, sid):
+        """ABORT has no reply."""
+        return self.send(IPC_AUTH_SASL_ABORT, struct.pack("<Q", sid))
+
+    def sasl_reply(self, rid, sid=None):
+        """Read the answer to request rid: ("challenge", bytes), ("ok",
+        address), ("fail", reason, text) or ("tempfail", text)."""
+        mtype, reqid, r = self.recv()
+        assert reqid == rid, (reqid, rid, mtype)
+        if mtype == IPC_AUTH_SASL_CHALLENGE:
+            got_sid = r.u64()
+            assert sid is None or got_sid == sid, (got_sid, sid)
+            out = ("challenge", r.bytes())
+        elif mtype == IPC_AUTH_OK:
+            out = ("ok", r.str())
+        elif mtype == IPC_AUTH_FAIL:
+            out = ("fail", r.u32(), r.str())
+        elif mtype == IPC_AUTH_TEMPFAIL:
+            out = ("tempfail", r.str())
+        else:
+            raise AssertionError("unexpected reply type %d" % mtype)
+        r.end()
+        return out
+
+    def sasl_start(self, sid, mech, initial=None, service="smtp",
+                   ip="127.0.0.1"):
+        """START and wait: (answer as sasl_reply, seconds taken)."""
+        t0 = time.monotonic()
+        rid = self.sasl_start_send(sid, mech, initial, service, ip)
+        out = self.sasl_reply(rid, sid)
+        return out, time.monotonic() - t0
+
+    def sasl_step(self, sid, response):
+        t0 = time.monotonic()
+        rid = self.sasl_step_send(sid, response)
+        out = self.sasl_reply(rid, sid)
+        return out, time.monotonic() - t0
 
     def resolve(self, address):
         rid = self.send(IPC_AUTH_RESOLVE, ipc_str(address))
