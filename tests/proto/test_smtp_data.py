@@ -234,7 +234,7 @@ def test_bare_cr_in_data(srv):
 
 def test_nul_in_bdat(srv):
     c = session(srv)
-    c.send(b"BDAT 7 LAST\r\na\x00b\r\nc\r\n")
+    c.send(b"BDAT 8 LAST\r\na\x00b\r\nc\r\n")
     assert c.reply_line() == "550 5.6.0 NUL byte in message"
     c.close()
 
