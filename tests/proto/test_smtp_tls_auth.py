@@ -204,6 +204,8 @@ def test_implicit_tls_port465_without_auth(srv):
     code, lines = c.reply()
     assert "STARTTLS" not in lines
     assert any(ln.startswith("AUTH ") for ln in lines) == sasl_available
+    c.cmd("STARTTLS")
+    assert c.reply_line() == "503 5.5.1 TLS already active"
     c.cmd("MAIL FROM:<%s>" % BOB)
     assert c.reply_line() == "530 5.7.0 Authentication required"
     c.close()
