@@ -444,42 +444,19 @@ authd_server_add_client(struct authd_server *srv, int fd)
 }
 
 static void
-authd_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+authd_accept(void *arg, int fd, uid_t uid)
 {
-	struct authd_server *srv = w->data;
-	uid_t uid = (uid_t)-1;
-	int fd;
-
-	for (;;) {
-		fd = accept4(srv->listen_fd, NULL, NULL,
-		    SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn_errno("event=accept-failed");
-			return;
-		}
-		/* SECURITY: only the daemons letterboxd lets talk to us
-		 * (and root) may ask about passwords. */
-		if (!peer_check(&srv->peers, fd, &uid)) {
-			log_warn("event=peer-refused uid=%ld",
-			    uid == (uid_t)-1 ? -1L : (long)uid);
-			close(fd);
-			continue;
-		}
-		authd_server_add_client(srv, fd);
-	}
+	authd_server_add_client(arg, fd);
 }
 
 void
 authd_server_listen(struct authd_server *srv, int fd,
     const struct peer_set *peers)
 {
-	srv->peers = *peers;
-	srv->listen_fd = fd;
-	ev_io_init(&srv->accept_w, authd_accept_cb, fd, EV_READ);
-	srv->accept_w.data = srv;
-	ev_io_start(srv->loop, &srv->accept_w);
+	/* SECURITY: only the daemons letterboxd lets talk to us (and root)
+	 * may ask about passwords: peer_listener checks each one. */
+	peer_listener_start(&srv->listener, srv->loop, fd, peers,
+	    authd_accept, srv);
 }
 
 /* ---- server ---- */
@@ -497,7 +474,7 @@ authd_server_new(struct ev_loop *loop, const struct authd_params *p,
 	srv->v = v;
 	srv->th = throttle_new(THROTTLE_DEFAULT_ENTRIES);
 	snprintf(srv->dummy, sizeof(srv->dummy), "%s", dummy_hash);
-	srv->listen_fd = -1;
+	peer_listener_init(&srv->listener);
 	return srv;
 }
 
@@ -511,11 +488,7 @@ authd_server_set_params(struct authd_server *srv,
 static void
 authd_stop_listening(struct authd_server *srv)
 {
-	if (srv->listen_fd < 0)
-		return;
-	ev_io_stop(srv->loop, &srv->accept_w);
-	close(srv->listen_fd);
-	srv->listen_fd = -1;
+	peer_listener_stop(&srv->listener);
 }
 
 void

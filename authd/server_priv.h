@@ -52,9 +52,7 @@ struct authd_server {
 	struct verifier *v;
 	struct throttle *th;
 	char dummy[USERDB_HASH_MAX];
-	int listen_fd;
-	ev_io accept_w;
-	struct peer_set peers;
+	struct peer_listener listener;
 	struct authd_client *clients;
 	struct authd_sx *sx_orphans;	/* client gone, step still running */
 	size_t inflight;

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
 
 int
 peer_parse(const char *s, uid_t self, struct peer_set *set_out,
@@ -74,4 +77,63 @@ peer_check(const struct peer_set *set, int fd, uid_t *uid_out)
 		return 0;
 	*uid_out = cr.uid;
 	return peer_allowed(set, cr.uid);
+}
+
+void
+peer_listener_init(struct peer_listener *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->fd = -1;
+}
+
+static void
+peer_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct peer_listener *pl = w->data;
+	uid_t uid;
+	int fd;
+
+	for (;;) {
+		fd = accept4(pl->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn_errno("event=accept-failed");
+			return;
+		}
+		/* SECURITY: only the daemons letterboxd lets talk to us
+		 * (and root) get further than this. */
+		uid = (uid_t)-1;
+		if (!peer_check(&pl->peers, fd, &uid)) {
+			log_warn("event=peer-refused uid=%ld",
+			    uid == (uid_t)-1 ? -1L : (long)uid);
+			close(fd);
+			continue;
+		}
+		pl->fn(pl->arg, fd, uid);
+	}
+}
+
+void
+peer_listener_start(struct peer_listener *pl, struct ev_loop *loop, int fd,
+    const struct peer_set *peers, peer_client_fn *fn, void *arg)
+{
+	pl->loop = loop;
+	pl->fd = fd;
+	pl->peers = *peers;
+	pl->fn = fn;
+	pl->arg = arg;
+	ev_io_init(&pl->w, peer_accept_cb, fd, EV_READ);
+	pl->w.data = pl;
+	ev_io_start(loop, &pl->w);
+}
+
+void
+peer_listener_stop(struct peer_listener *pl)
+{
+	if (pl->fd < 0)
+		return;
+	ev_io_stop(pl->loop, &pl->w);
+	close(pl->fd);
+	pl->fd = -1;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <ev.h>
+
 /*
  * letterboxd passes a daemon that serves a unix socket the uids allowed to
  * connect to it in LB_PEERS ("0,1001,1002"), made from the table in
@@ -38,5 +40,30 @@ int peer_allowed(const struct peer_set *set, uid_t uid);
  * *uid_out is the peer's uid, or (uid_t)-1 if it could not be read.
  */
 int peer_check(const struct peer_set *set, int fd, uid_t *uid_out);
+
+/*
+ * A listening unix socket on a libev loop that hands over only the
+ * connections peer_check accepts; the others are closed and logged
+ * (`event=peer-refused uid=N`).  fn gets a non-blocking, close-on-exec fd
+ * it now owns and the peer's uid.
+ */
+typedef void peer_client_fn(void *arg, int fd, uid_t uid);
+
+struct peer_listener {
+	struct ev_loop *loop;
+	ev_io w;
+	int fd;			/* -1 when not listening */
+	struct peer_set peers;
+	peer_client_fn *fn;
+	void *arg;
+};
+
+/* peer_listener_init: a listener that listens to nothing yet. */
+void peer_listener_init(struct peer_listener *pl);
+/* peer_listener_start: accept on fd (owned from now on). */
+void peer_listener_start(struct peer_listener *pl, struct ev_loop *loop,
+    int fd, const struct peer_set *peers, peer_client_fn *fn, void *arg);
+/* peer_listener_stop: stop accepting and close the socket (graceful stop). */
+void peer_listener_stop(struct peer_listener *pl);
 
 #endif

@@ -47,9 +47,7 @@ struct queue_server {
 	struct ev_loop *loop;
 	const struct queue_spool *sp;
 	struct queue_commit *qc;
-	int listen_fd;
-	ev_io accept_w;
-	struct peer_set peers;
+	struct peer_listener listener;
 	struct queue_client *clients;
 	struct queue_file *orphans;	/* committing, client gone */
 	size_t committing;
@@ -496,42 +494,19 @@ queue_server_add_client(struct queue_server *srv, int fd)
 }
 
 static void
-queue_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+queue_accept(void *arg, int fd, uid_t uid)
 {
-	struct queue_server *srv = w->data;
-	uid_t uid;
-	int fd;
-
-	for (;;) {
-		fd = accept4(srv->listen_fd, NULL, NULL,
-		    SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn_errno("event=accept-failed");
-			return;
-		}
-		/* SECURITY: only the daemons letterboxd lets talk to us
-		 * (and root) may put mail into the spool. */
-		if (!peer_check(&srv->peers, fd, &uid)) {
-			log_warn("event=peer-refused uid=%ld",
-			    uid == (uid_t)-1 ? -1L : (long)uid);
-			close(fd);
-			continue;
-		}
-		queue_server_add_client(srv, fd);
-	}
+	queue_server_add_client(arg, fd);
 }
 
 void
 queue_server_listen(struct queue_server *srv, int fd,
     const struct peer_set *peers)
 {
-	srv->peers = *peers;
-	srv->listen_fd = fd;
-	ev_io_init(&srv->accept_w, queue_accept_cb, fd, EV_READ);
-	srv->accept_w.data = srv;
-	ev_io_start(srv->loop, &srv->accept_w);
+	/* SECURITY: only the daemons letterboxd lets talk to us (and root)
+	 * may put mail into the spool: peer_listener checks each one. */
+	peer_listener_start(&srv->listener, srv->loop, fd, peers,
+	    queue_accept, srv);
 }
 
 /* ---- server ---- */
@@ -544,7 +519,7 @@ queue_server_new(struct ev_loop *loop, const struct queue_spool *sp,
 
 	srv->loop = loop;
 	srv->sp = sp;
-	srv->listen_fd = -1;
+	peer_listener_init(&srv->listener);
 	srv->qc = queue_commit_new(loop, sp, commit_threads, io,
 	    queue_commit_done, srv);
 	return srv;
@@ -553,11 +528,7 @@ queue_server_new(struct ev_loop *loop, const struct queue_spool *sp,
 static void
 queue_stop_listening(struct queue_server *srv)
 {
-	if (srv->listen_fd < 0)
-		return;
-	ev_io_stop(srv->loop, &srv->accept_w);
-	close(srv->listen_fd);
-	srv->listen_fd = -1;
+	peer_listener_stop(&srv->listener);
 }
 
 void
