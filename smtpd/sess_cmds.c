@@ -28,6 +28,7 @@ void
 smtp_cmd_ehlo(struct smtp_sess *s, const struct smtp_cmd *c)
 {
 	const struct cfg *cfg = s->d->cfg;
+	int tls, auth;
 
 	if (s->state == SMTP_S_DATA || s->state == SMTP_S_BDAT) {
 		smtp_reply_err(s, 503, "5.5.1", "Bad sequence of commands");
@@ -49,6 +50,9 @@ smtp_cmd_ehlo(struct smtp_sess *s, const struct smtp_cmd *c)
 		smtp_reply(s, 250, NULL, "%s", cfg->hostname);
 		return;
 	}
+	/* Exactly these keywords; the last line is "250 ", not "250-". */
+	tls = smtp_tls_offered(s);
+	auth = smtp_auth_offered(s);
 	if (cio_printf(s->io, "250-%s Hello %s [%s]\r\n"
 	    "250-PIPELINING\r\n"
 	    "250-SIZE %llu\r\n"
@@ -56,15 +60,14 @@ smtp_cmd_ehlo(struct smtp_sess *s, const struct smtp_cmd *c)
 	    "250-SMTPUTF8\r\n"
 	    "250-ENHANCEDSTATUSCODES\r\n"
 	    "250-CHUNKING\r\n"
-	    "250-DSN\r\n"
+	    "250%sDSN\r\n"
 	    "%s%s%s%s",
 	    cfg->hostname, s->helo, s->ip,
 	    (unsigned long long)cfg->smtpd.max_message_size,
-	    smtp_tls_offered(s) ? "250-STARTTLS\r\n" : "",
-	    smtp_auth_offered(s) ? "250-AUTH " : "",
-	    smtp_auth_offered(s) ? s->d->mechs : "",
-	    smtp_auth_offered(s) ? "\r\n" : "") != 0 ||
-	    cio_printf(s->io, "250 HELP\r\n") != 0)
+	    tls || auth ? "-" : " ",
+	    tls ? (auth ? "250-STARTTLS\r\n" : "250 STARTTLS\r\n") : "",
+	    auth ? "250 AUTH " : "", auth ? s->d->mechs : "",
+	    auth ? "\r\n" : "") != 0)
 		cio_abort(s->io, "output full");
 }
 

@@ -226,7 +226,7 @@ commit_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
     const char *why)
 {
 	struct smtp_sess *s = arg;
-	char qid[17];
+	char qid[17], esc[1024];
 
 	smtp_wait_end(s);
 	if (hdr == NULL || hdr->type != IPC_QUEUE_COMMITTED) {
@@ -242,9 +242,9 @@ commit_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
 	close(s->qfd);
 	s->qfd = -1;
 	s->qid[0] = '\0';
-	log_info("conn=%s event=queued id=%s from=<%.*s> rcpts=%zu "
-	    "size=%llu", s->id, qid, (int)s->from_len,
-	    (const char *)s->txn_buf.data, s->n_rcpts,
+	log_info("conn=%s event=queued id=%s from=<%s> rcpts=%zu "
+	    "size=%llu", s->id, qid, log_escape(span_make(s->txn_buf.data,
+	    s->from_len), esc, sizeof(esc)), s->n_rcpts,
 	    (unsigned long long)s->msg_size);
 	smtp_txn_reset(s);
 	smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", qid);

@@ -160,10 +160,12 @@ sender_owned(const struct smtp_sess *s, struct span payload)
 static void
 mail_accept(struct smtp_sess *s)
 {
+	char esc[1024];
+
 	smtp_set_state(s, SMTP_S_MAIL);
 	log_info("conn=%s event=mail from=<%s> size=%llu", s->id,
-	    s->null_sender ? "" : (const char *)s->txn_buf.data,
-	    (unsigned long long)s->declared_size);
+	    log_escape(span_make(s->txn_buf.data, s->from_len), esc,
+	    sizeof(esc)), (unsigned long long)s->declared_size);
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -278,6 +280,7 @@ static void
 rcpt_accept(struct smtp_sess *s)
 {
 	struct smtp_rcpt *r = &s->rcpts[s->n_rcpts++];
+	char esc[1024];
 
 	r->addr_off = s->pend_addr_off;
 	r->addr_len = s->pend_addr_len;
@@ -285,7 +288,8 @@ rcpt_accept(struct smtp_sess *s)
 	r->orcpt_len = s->pend_orcpt_len;
 	r->notify = s->pend_notify;
 	smtp_set_state(s, SMTP_S_RCPT);
-	log_info("conn=%s event=rcpt to=<%s>", s->id, pend_addr(s));
+	log_info("conn=%s event=rcpt to=<%s>", s->id,
+	    log_escape(span_cstr(pend_addr(s)), esc, sizeof(esc)));
 	smtp_reply(s, 250, "2.1.5", "Ok");
 }
 

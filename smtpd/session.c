@@ -62,7 +62,7 @@ static void
 smtp_vreply(struct smtp_sess *s, int code, const char *enh, const char *fmt,
     va_list ap)
 {
-	char text[512];
+	char text[512], esc[1024];
 
 	vsnprintf(text, sizeof(text), fmt, ap);
 	/* Every reply carries an enhanced status code (RFC 2034) except the
@@ -72,7 +72,8 @@ smtp_vreply(struct smtp_sess *s, int code, const char *enh, const char *fmt,
 		cio_abort(s->io, "output full");
 	if (code >= 400)
 		log_info("conn=%s event=reply code=%d enh=%s text=\"%s\"",
-		    s->id, code, enh ? enh : "-", text);
+		    s->id, code, enh ? enh : "-",
+		    log_escape(span_cstr(text), esc, sizeof(esc)));
 }
 
 void

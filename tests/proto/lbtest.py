@@ -415,3 +415,238 @@ def pgroup_pids(pgid):
         except (OSError, IndexError, ValueError):
             pass
     return out
+
+
+# ---------------------------------------------------------------------------
+# SMTP: a raw line client and the dialog player (tests/proto/smtp/*.dlg).
+
+class RawConn:
+    """A plain (or TLS) socket that sends bytes as given and reads reply
+    lines; nothing is normalised, so tests can send broken protocol."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10, tls=False):
+        self.s = socket.create_connection((host, port), timeout=timeout)
+        self.rbuf = b""
+        self.timeout = timeout
+        if tls:
+            self.starttls()
+
+    def starttls(self):
+        """Wrap the socket in TLS (after a 220 to STARTTLS, or at once on
+        an implicit-TLS port).  Bytes already read are kept."""
+        import ssl
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.s = ctx.wrap_socket(self.s)
+        return self.s
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.s.sendall(data)
+
+    def cmd(self, line):
+        """Send one command line with CRLF."""
+        if isinstance(line, str):
+            line = line.encode()
+        self.send(line + b"\r\n")
+
+    def line(self, timeout=None):
+        """One reply line without its CRLF (str), or None at EOF."""
+        self.s.settimeout(timeout or self.timeout)
+        while b"\n" not in self.rbuf:
+            try:
+                chunk = self.s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                if self.rbuf:
+                    out, self.rbuf = self.rbuf, b""
+                    return out.decode(errors="replace")
+                return None
+            self.rbuf += chunk
+        out, self.rbuf = self.rbuf.split(b"\n", 1)
+        return out.rstrip(b"\r").decode(errors="replace")
+
+    def reply(self, timeout=None):
+        """One complete (possibly multi-line) reply: (code, [texts]);
+        (None, []) at EOF."""
+        texts = []
+        while True:
+            ln = self.line(timeout)
+            if ln is None:
+                return None, texts
+            texts.append(ln[4:])
+            if len(ln) < 4 or ln[3] != "-":
+                return int(ln[:3]), texts
+
+    def reply_line(self, timeout=None):
+        """A one-line reply as "CODE TEXT" (continuations joined by |)."""
+        code, texts = self.reply(timeout)
+        if code is None:
+            return None
+        return "%d %s" % (code, "|".join(texts))
+
+    def at_eof(self, timeout=5):
+        """True if the server closes the connection (within timeout)
+        without sending anything more."""
+        return self.line(timeout) is None
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+DLG_ESC = re.compile(rb"\\(x[0-9a-fA-F]{2}|.)|\$\((.)\*(\d+)\)")
+
+
+def dlg_bytes(text):
+    """Unescape a dialog C:/R: argument: \\r \\n \\0 \\t \\xHH \\\\, and
+    $(c*N) for N copies of the character c."""
+    def sub(m):
+        if m.group(2) is not None:
+            return m.group(2) * int(m.group(3))
+        e = m.group(1)
+        if e[:1] == b"x":
+            return bytes([int(e[1:], 16)])
+        return {b"r": b"\r", b"n": b"\n", b"0": b"\0", b"t": b"\t",
+                b"\\": b"\\", b"$": b"$"}.get(e, b"\\" + e)
+    return DLG_ESC.sub(sub, text.encode())
+
+
+def dlg_load(path):
+    """The directives of a dialog file: ([conf lines], port name, steps)."""
+    conf, port, steps = [], "smtp", []
+    with open(path, encoding="utf-8") as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            tag, _, arg = line.partition(":")
+            arg = arg[1:] if arg.startswith(" ") else arg
+            if tag == "@conf":
+                conf.append(arg)
+            elif tag == "@port":
+                port = arg.strip()
+            elif tag in ("C", "R", "S", "S*", "W"):
+                steps.append((n, tag, arg))
+            else:
+                raise ValueError("%s:%d: unknown directive %r"
+                                 % (path, n, tag))
+    return conf, port, steps
+
+
+def dlg_match(pattern, line):
+    """Simple wildcards: * any run of characters, ? one character."""
+    rx = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch)
+                 for ch in pattern)
+    return re.fullmatch(rx, line, re.S) is not None
+
+
+def play_dialog(path, port, host="127.0.0.1", timeout=10):
+    """Play a dialog file against a running server on port.
+
+      # comment             ignored, as are blank lines
+      @conf: smtpd.x = y    config the instance needs (read by the caller)
+      @port: smtp           the listener to talk to (read by the caller)
+      C: text               send text + CRLF (escapes: see dlg_bytes)
+      R: text               send text as is, no CRLF added
+      S: pattern            the next reply line must match the pattern;
+                            "S: <EOF>" means the server closes now
+      S*: pattern           skip "NNN-" continuation lines, then match
+      W: 0.5                sleep this many seconds
+
+    Returns the transcript; raises AssertionError (with the transcript) at
+    the first mismatch."""
+    _, _, steps = dlg_load(path)
+    c = RawConn(port, host=host, timeout=timeout)
+    log = []
+    try:
+        for n, tag, arg in steps:
+            if tag == "C":
+                data = dlg_bytes(arg) + b"\r\n"
+                log.append("C: %r" % data[:120])
+                c.send(data)
+            elif tag == "R":
+                data = dlg_bytes(arg)
+                log.append("R: %r" % data[:120])
+                c.send(data)
+            elif tag == "W":
+                time.sleep(float(arg))
+            else:
+                got = c.line()
+                while (tag == "S*" and got is not None and len(got) > 3
+                       and got[3] == "-"):
+                    log.append("S: %s" % got)
+                    got = c.line()
+                log.append("S: %s" % ("<EOF>" if got is None else got))
+                want_eof = arg.strip() == "<EOF>"
+                ok = (got is None) if want_eof else (
+                    got is not None and dlg_match(arg, got))
+                if not ok:
+                    raise AssertionError(
+                        "%s:%d: expected %r, got %r\ntranscript:\n%s"
+                        % (path, n, arg, got, "\n".join(log)))
+    finally:
+        c.close()
+    return log
+
+
+# SMTP test fixtures: the users and aliases, and reading the spool.
+
+SMTP_BOB_PASSWORD = "bob-password-1"
+
+
+def smtp_users(inst):
+    """bob (password SMTP_BOB_PASSWORD), team -> bob, bobby -> bob,
+    jürgen -> demo (UTF-8 local part), zoë (a UTF-8 user), and the
+    catch-all @catch.test -> demo."""
+    d = inst.domain
+    for args in (("user", "add", "bob@" + d, "--password-stdin"),
+                 ("user", "add", "zoë@" + d, "--password-stdin"),
+                 ("alias", "add", "team@" + d, "bob@" + d),
+                 ("alias", "add", "bobby@" + d, "bob@" + d),
+                 ("alias", "add", "jürgen@" + d, inst.demo_user),
+                 ("domain", "add", "catch.test"),
+                 ("alias", "add", "@catch.test", inst.demo_user)):
+        r = inst.cli(*args, input=SMTP_BOB_PASSWORD + "\n")
+        assert r.returncode == 0, (args, r.stderr)
+
+
+def spool_dir(inst, sub="queue"):
+    return os.path.join(inst.inst, "state", "spool", sub)
+
+
+def spool_ids(inst, sub="queue"):
+    try:
+        return sorted(os.listdir(spool_dir(inst, sub)))
+    except FileNotFoundError:
+        return []
+
+
+def spool_read(inst, qid):
+    """(envelope text, message bytes) of spool/queue/qid."""
+    with open(os.path.join(spool_dir(inst), qid), "rb") as f:
+        data = f.read()
+    env, _, msg = data.partition(b"\n\n")
+    return env.decode(), msg
+
+
+def received_split(msg):
+    """(our Received: header with its folded lines, the rest)."""
+    assert msg.startswith(b"Received: "), msg[:80]
+    end = 0
+    while True:
+        nl = msg.index(b"\r\n", end) + 2
+        end = nl
+        if msg[end:end + 1] not in (b"\t", b" "):
+            return msg[:end], msg[end:]
+
+
+def queued_id(reply):
+    """The queue id in "250 2.0.0 Ok: queued as ID", or None."""
+    m = re.search(r"queued as ([0-9a-f]{16})\b", reply or "")
+    return m.group(1) if m else None
