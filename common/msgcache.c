@@ -216,20 +216,13 @@ complete_header(struct msgcache_parser *p, uint64_t body_off,
 	}
 }
 
-/* close_part: the part ends where a delimiter line starting at L does
- * (the line end before L belongs to the delimiter) or, with at_eof, at
- * the end of the message. */
+/* close_part: the part ends at end, lf_end line ends into the message. */
 static void
-close_part(struct msgcache_parser *p, uint32_t idx, uint64_t L, int at_eof)
+close_part(struct msgcache_parser *p, uint32_t idx, uint64_t end,
+    uint64_t lf_end)
 {
 	struct mc_part *q = &p->parts[idx];
-	uint64_t end = L, lf_end = p->nlf;
 
-	if (!at_eof && p->prev_eol > 0 && L - (uint64_t)p->prev_eol >=
-	    q->header_off) {
-		end = L - (uint64_t)p->prev_eol;
-		lf_end = p->nlf - 1;
-	}
 	if (q->body_off > end) {
 		q->body_off = end;
 		q->lf_body = lf_end;
@@ -287,8 +280,21 @@ on_delim(struct msgcache_parser *p, uint32_t k, int close, int has_lf)
 		buf_reset(&p->field);
 		complete_header(p, L, p->nlf, 0);
 	}
-	while (p->depth > k + 1)
-		close_part(p, p->lv[--p->depth].part, L, 0);
+	if (p->depth > k + 1) {
+		/* The line end before the delimiter line is the delimiter's
+		 * (RFC 2046 5.1.1), unless it ended the line that opened the
+		 * innermost part: then everything closed ends at L. */
+		const struct mc_part *in = &p->parts[p->lv[p->depth - 1].part];
+		uint64_t end = L, lf_end = p->nlf;
+
+		if (p->prev_eol > 0 &&
+		    L - (uint64_t)p->prev_eol >= in->header_off) {
+			end = L - (uint64_t)p->prev_eol;
+			lf_end = p->nlf - 1;
+		}
+		while (p->depth > k + 1)
+			close_part(p, p->lv[--p->depth].part, end, lf_end);
+	}
 	if (close) {
 		p->lv[k].closed = 1;
 		p->in_header = 0;
@@ -411,7 +417,7 @@ end_of_message(struct msgcache_parser *p)
 		complete_header(p, p->off, p->nlf, 0);
 	}
 	while (p->depth > 0)
-		close_part(p, p->lv[--p->depth].part, p->off, 1);
+		close_part(p, p->lv[--p->depth].part, p->off, p->nlf);
 	fix_childless(p);
 	p->finished = 1;
 }

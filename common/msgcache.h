@@ -64,7 +64,9 @@ int msgcache_finish(struct msgcache_parser *p, struct buf *out)
  * - header_off..body_off is the header including the blank line that
  *   ends it; body_off..end_off the body as transferred.  In a multipart
  *   the line end before a delimiter line belongs to the delimiter (RFC
- *   2046 5.1.1); the preamble and epilogue are in the multipart's body.
+ *   2046 5.1.1), except when it ends the line that opened the part
+ *   (an empty part just before a delimiter: it ends at the delimiter
+ *   line); the preamble and epilogue are in the multipart's body.
  *   A part whose header is cut by a delimiter or the end of the message
  *   has an empty body at that point.
  * - lines: line ends (CRLF, or bare LF) in body_off..end_off, so a last

@@ -756,6 +756,26 @@ test_corrupt(void **state)
 	free(f.p);
 }
 
+/* fuzz find: a part opened right before an outer delimiter must not
+ * end past its parent (the CRLF ending its opening line is its own) */
+static void
+test_empty_part_at_delim(void **state)
+{
+	const char *m = "Content-Type: multipart/mixed; boundary=o\r\n\r\n"
+	    "--o\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n"
+	    "--i\r\n--o--\r\n";
+	struct msgcache_part in, mp;
+	struct buf b;
+
+	parse_str(m, &b);
+	assert_int_equal(msgcache_part(buf_view(&b), 1, &mp), 0);
+	assert_int_equal(msgcache_part(buf_view(&b), 2, &in), 0);
+	assert_int_equal(in.header_off, strstr(m, "--o--") - m);
+	assert_int_equal(in.end_off, in.header_off);
+	assert_int_equal(mp.end_off, in.end_off);
+	buf_fini(&b);
+}
+
 static void
 test_finish_cap(void **state)
 {
@@ -786,6 +806,7 @@ main(void)
 		cmocka_unit_test(test_boundary_len),
 		cmocka_unit_test(test_digest_nil),
 		cmocka_unit_test(test_corrupt),
+		cmocka_unit_test(test_empty_part_at_delim),
 		cmocka_unit_test(test_finish_cap),
 	};
 
