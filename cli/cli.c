@@ -13,6 +13,7 @@
 
 #include "cli/cmd_auth.h"
 #include "common/addr.h"
+#include "common/userdb.h"
 #include "common/xmem.h"
 
 const struct cli_cmd cli_cmds[] = {
@@ -393,4 +394,32 @@ cli_domain_shown(const char *domain)
 	if (addr_domain_normalize(domain, out, sizeof(out)) != 0)
 		return domain;
 	return out;
+}
+
+int
+cli_ensure_postmaster(struct userdb *db, const char *user_address)
+{
+	struct userdb_resolution *r = xcalloc(1, sizeof(*r));
+	char pm[USERDB_ADDR_MAX], user[USERDB_ADDR_MAX];
+	const char *dom, *why = NULL;
+	int rc = 0;
+
+	if (addr_normalize(user_address, user, sizeof(user)) != 0 ||
+	    (dom = strrchr(user, '@')) == NULL) {
+		free(r);
+		return 0;
+	}
+	snprintf(pm, sizeof(pm), "postmaster%s", dom);
+	/* delimiter 0: "postmaster+x" is not the question here */
+	if (userdb_resolve(db, pm, 0, r, &why) < 0)
+		rc = cli_err("%s", why);
+	else if (r->kind == USERDB_UNKNOWN) {
+		if (userdb_alias_add(db, pm, user, &why) < 0)
+			rc = cli_err("%s", why);
+		else
+			printf("added alias %s -> %s (RFC 5321 4.5.1: every "
+			    "domain needs a postmaster)\n", pm, user);
+	}
+	free(r);
+	return rc;
 }

@@ -110,6 +110,13 @@ int cmd_user(const struct cfg *cfg, int argc, char **argv);
 int cmd_alias(const struct cfg *cfg, int argc, char **argv);
 int cmd_quota(const struct cfg *cfg, int argc, char **argv);
 
+struct userdb;
+/* cli_ensure_postmaster: RFC 5321 4.5.1: every domain must take mail for
+ * postmaster.  If postmaster@DOMAIN of the new user's domain resolves to
+ * nobody, alias it to that user and say so on stdout.  0, or -1 (error
+ * printed). */
+int cli_ensure_postmaster(struct userdb *db, const char *user_address);
+
 /* cli_domain_shown: a domain as messages show it: the stored (lowercased)
  * form when it is a valid domain, else as typed.  Static storage. */
 const char *cli_domain_shown(const char *domain);

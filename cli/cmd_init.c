@@ -224,6 +224,8 @@ cmd_init_demo(const struct cfg *cfg, const struct cmd_init_opts *o)
 		cli_err("%s", why);
 		goto out;
 	}
+	if (cli_ensure_postmaster(db, u.address) < 0)
+		goto out;
 	fd = open(pwfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || dprintf(fd, "%s\n", pw.p) < 0 || close(fd) < 0) {
 		cli_err("cannot write %s: %s", pwfile, strerror(errno));

@@ -84,7 +84,8 @@ cmd_user_add(const struct cfg *cfg, struct userdb *db,
 	if (userdb_user_add(db, &u, &why) < 0)
 		return cli_err("%s", why);
 	printf("added user %s\n", cmd_user_norm(a->pos[1], norm));
-	return CLI_EX_OK;
+	return cli_ensure_postmaster(db, a->pos[1]) < 0 ? CLI_EX_ERR :
+	    CLI_EX_OK;
 }
 
 static int

@@ -257,11 +257,13 @@ smtp_cmd_mail(struct smtp_sess *s, const struct smtp_cmd *c)
 		    "SMTPUTF8");
 		return;
 	}
-	if (is_submission(s)) {
+	/* An authenticated session is a submission whatever the port
+	 * (RFC 6409 8.1): it may send only as its user, there and on 25. */
+	if (s->user[0] != '\0') {
 		if (s->null_sender) {
 			smtp_txn_reset(s);
 			smtp_reply_err(s, 553, "5.7.1", "Null sender not "
-			    "allowed on submission");
+			    "allowed after AUTH");
 			return;
 		}
 		mail_check_sender(s, (const char *)s->txn_buf.data);
@@ -371,6 +373,8 @@ smtp_cmd_rcpt(struct smtp_sess *s, const struct smtp_cmd *c)
 	struct addr_parts ap;
 	struct ipc_msg m;
 	uint64_t id;
+	char pm[300];
+	struct span path = c->path;
 
 	if (s->state != SMTP_S_MAIL && s->state != SMTP_S_RCPT) {
 		smtp_reply_err(s, 503, "5.5.1", s->state == SMTP_S_HELO ?
@@ -382,9 +386,16 @@ smtp_cmd_rcpt(struct smtp_sess *s, const struct smtp_cmd *c)
 		smtp_reply(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	/* XXX: a bare RCPT TO:<Postmaster> (RFC 5321 4.1.1.3) is refused
-	 * as malformed: we do not know which local domain is meant. */
-	if (addr_parse(c->path, &ap, NULL) != 0) {
+	/* RFC 5321 4.1.1.3: a bare <Postmaster> is ours: postmaster of
+	 * the mail domain this server names itself after (the host name
+	 * without its first label: mail.example.org -> example.org). */
+	if (span_eq_ci(c->path, "postmaster")) {
+		const char *h = s->d->cfg->hostname, *dot = strchr(h, '.');
+
+		snprintf(pm, sizeof(pm), "postmaster@%s",
+		    dot != NULL && strchr(dot + 1, '.') != NULL ? dot + 1 : h);
+		path = span_cstr(pm);
+	} else if (addr_parse(c->path, &ap, NULL) != 0) {
 		smtp_reply_err(s, 501, "5.1.3", "Bad recipient address syntax");
 		return;
 	}
@@ -395,13 +406,13 @@ smtp_cmd_rcpt(struct smtp_sess *s, const struct smtp_cmd *c)
 	}
 	if (rcpt_params(s, c) != 0)
 		return;
-	if (txn_add(s, c->path, &s->pend_addr_off) != 0) {
+	if (txn_add(s, path, &s->pend_addr_off) != 0) {
 		smtp_reply(s, 452, "4.5.3", "Too many recipients");
 		return;
 	}
-	s->pend_addr_len = c->path.n;
+	s->pend_addr_len = path.n;
 	ipc_msg_init(&m, IPC_AUTH_RESOLVE, 0);
-	if (ipc_put_str(&m, c->path) != 0 || ipc_msg_finish(&m) != 0 ||
+	if (ipc_put_str(&m, path) != 0 || ipc_msg_finish(&m) != 0 ||
 	    ipcc_request(s->d->authd, &m, rcpt_cb, s, &id) != 0) {
 		ipc_msg_fini(&m);
 		smtp_reply(s, 451, "4.3.0", "<%s>: Temporary lookup failure",

@@ -105,6 +105,9 @@ def test_init_files_modes_and_output(tmpdir_):
     pw = pw[:-1]
     assert len(pw) == 16 and pw.isalnum() and not set(pw) & LOOKALIKES, pw
     assert r.stdout == ("wrote %s/letterbox.conf\n"
+                        "added alias postmaster@example.test -> "
+                        "demo@example.test (RFC 5321 4.5.1: every domain "
+                        "needs a postmaster)\n"
                         "demo login: demo@example.test password: %s\n"
                         % (d, pw))
     assert mode(os.path.join(d, "letterbox.conf")) == 0o644
@@ -372,8 +375,9 @@ def test_domain_del_with_users_needs_force(instance):
     assert r.returncode == 0, r.stderr
     r = instance.cli("alias", "add", "@example.org", "bob@example.org")
     assert r.returncode == 0, r.stderr
+    # the first user of a domain also became its postmaster
     fail(instance.cli("domain", "del", "example.org"),
-         "domain example.org still has 1 user and 2 aliases "
+         "domain example.org still has 1 user and 3 aliases "
          "(use --force to delete them too)")
     # nothing was deleted
     ok(instance.cli("user", "list", "example.org"),
@@ -384,7 +388,7 @@ def test_domain_del_with_users_needs_force(instance):
     # users and aliases went with it
     ok(instance.cli("user", "list"),
        "demo@example.test\t1G\tunlimited\tactive\n")
-    ok(instance.cli("alias", "list"), "")
+    ok(instance.cli("alias", "list"), "postmaster@example.test\tdemo@example.test\n")
     # re-adding the domain does not bring them back
     ok(instance.cli("domain", "add", "example.org"),
        "added domain example.org\n")
@@ -397,7 +401,7 @@ def test_domain_del_plural_counts(instance):
         assert add_user(instance, u + "@example.org").returncode == 0
     instance.cli("alias", "add", "x@example.org", "a@example.org")
     fail(instance.cli("domain", "del", "example.org"),
-         "domain example.org still has 2 users and 1 alias "
+         "domain example.org still has 2 users and 2 aliases "
          "(use --force to delete them too)")
 
 
@@ -588,6 +592,7 @@ def test_alias_one_to_many_catch_all_list_del(instance):
     ok(instance.cli("alias", "add", "@Example.TEST", "bob@example.test"),
        "added alias @example.test -> bob@example.test\n")
     listing = ("@example.test\tbob@example.test\n"
+               "postmaster@example.test\tdemo@example.test\n"
                "team@example.test\tbob@example.test\n"
                "team@example.test\text@remote.net\n")
     ok(instance.cli("alias", "list", "example.test"), listing)
@@ -596,12 +601,13 @@ def test_alias_one_to_many_catch_all_list_del(instance):
        "deleted alias team@example.test -> ext@remote.net\n")
     ok(instance.cli("alias", "list", "example.test"),
        "@example.test\tbob@example.test\n"
+       "postmaster@example.test\tdemo@example.test\n"
        "team@example.test\tbob@example.test\n")
     ok(instance.cli("alias", "del", "team@example.test"),
        "deleted alias team@example.test\n")
     ok(instance.cli("alias", "del", "@example.test"),
        "deleted alias @example.test\n")
-    ok(instance.cli("alias", "list"), "")
+    ok(instance.cli("alias", "list"), "postmaster@example.test\tdemo@example.test\n")
 
 
 def test_alias_list_by_domain(instance):
@@ -611,7 +617,7 @@ def test_alias_list_by_domain(instance):
     ok(instance.cli("alias", "list", "b.example"),
        "x@b.example\tdemo@example.test\n")
     ok(instance.cli("alias", "list", "example.test"),
-       "y@example.test\tdemo@example.test\n")
+       "postmaster@example.test\tdemo@example.test\ny@example.test\tdemo@example.test\n")
     fail(instance.cli("alias", "list", "nope.example"),
          "domain nope.example is not a local domain")
 
@@ -635,7 +641,8 @@ def test_alias_errors(instance):
          "alias team@example.test has no target x@y.org")
     fail(instance.cli("alias", "add", "team@example.test", "a b@y.org"),
          'invalid address "a b@y.org": invalid character in local part')
-    ok(instance.cli("alias", "list"), "team@example.test\tbob@example.test\n")
+    ok(instance.cli("alias", "list"),
+       "postmaster@example.test\tdemo@example.test\nteam@example.test\tbob@example.test\n")
 
 
 def test_alias_add_stops_at_first_failure(instance):
@@ -645,7 +652,7 @@ def test_alias_add_stops_at_first_failure(instance):
     expect(r, 1, "added alias t@example.test -> a@y.org\n",
            "letterbox: alias t@example.test already has target b@y.org\n")
     ok(instance.cli("alias", "list"),
-       "t@example.test\ta@y.org\nt@example.test\tb@y.org\n")
+       "postmaster@example.test\tdemo@example.test\nt@example.test\ta@y.org\nt@example.test\tb@y.org\n")
 
 
 def test_alias_64_targets(instance):
@@ -666,7 +673,7 @@ def test_alias_usage_errors(instance):
               "alias del: missing ALIAS")
     bad_usage(instance.cli("alias", "add", "a@example.test", "--force"),
               "alias", 'unknown option "--force"')
-    ok(instance.cli("alias", "list"), "")
+    ok(instance.cli("alias", "list"), "postmaster@example.test\tdemo@example.test\n")
 
 
 # ---- quota ----
@@ -774,3 +781,24 @@ def test_running_authd_sees_cli_changes_at_once(running):
     finally:
         c.close()
     assert running.proc.poll() is None
+
+
+def test_first_user_of_a_domain_becomes_postmaster(instance):
+    """RFC 5321 4.5.1: every domain takes mail for postmaster; the CLI
+    gives a new domain's first user that alias, and only when nothing
+    else answers for postmaster."""
+    ok(instance.cli("domain", "add", "example.org"),
+       "added domain example.org\n")
+    ok(add_user(instance, "ann@example.org"),
+       "added user ann@example.org\n"
+       "added alias postmaster@example.org -> ann@example.org "
+       "(RFC 5321 4.5.1: every domain needs a postmaster)\n")
+    ok(add_user(instance, "bo@example.org"), "added user bo@example.org\n")
+    ok(instance.cli("alias", "list", "example.org"),
+       "postmaster@example.org\tann@example.org\n")
+    ok(instance.cli("domain", "add", "example.net"),
+       "added domain example.net\n")
+    ok(instance.cli("alias", "add", "@example.net", "ann@example.org"),
+       "added alias @example.net -> ann@example.org\n")
+    # the catch-all already answers for postmaster: no alias
+    ok(add_user(instance, "cy@example.net"), "added user cy@example.net\n")

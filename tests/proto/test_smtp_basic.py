@@ -224,10 +224,6 @@ def test_case_and_address_literal(srv):
     c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="RFC 5321 4.5.1 MUST: postmaster is "
-                   "refused: bare <Postmaster> is a syntax error (XXX in "
-                   "sess_mail.c) and letterbox init makes no postmaster "
-                   "alias, so postmaster@domain is 'User unknown'")
 @pytest.mark.parametrize("rcpt", ["Postmaster", "postmaster@example.test",
                                   "POSTMASTER@example.test"])
 def test_postmaster_accepted(srv, rcpt):

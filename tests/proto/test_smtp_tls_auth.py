@@ -266,10 +266,6 @@ def test_smtplib_login(srv, port):
 
 
 @needs_sasl
-@pytest.mark.xfail(strict=True, reason="policy question: on port 25 an "
-                   "authenticated user may relay with any sender address, "
-                   "which the 587/465 sender check forbids (sess_mail.c "
-                   "applies it only to submission listeners)")
 def test_port25_auth_sender_policy(srv):
     """An authenticated session relays on port 25 too; it should then be
     held to the same sender rule as submission (RFC 6409 8.1 lets the MSA
