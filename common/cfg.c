@@ -21,6 +21,7 @@ enum cfg_sect {
 	CFG_S_AUTHD,
 	CFG_S_SMTPD,
 	CFG_S_QUEUED,
+	CFG_S_MDA,
 	CFG_S_LISTEN,		/* labelled: listen KIND { } */
 	CFG_S_MAX,
 	CFG_S_SKIP = CFG_S_MAX,	/* inside a block already reported bad */
@@ -36,6 +37,7 @@ static const struct {
 	[CFG_S_AUTHD] = { "authd", 0 },
 	[CFG_S_SMTPD] = { "smtpd", 0 },
 	[CFG_S_QUEUED] = { "queued", 0 },
+	[CFG_S_MDA] = { "mda", 0 },
 	[CFG_S_LISTEN] = { "listen", 1 },
 };
 
@@ -194,6 +196,22 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, "1" },
 	{ CFG_S_QUEUED, "commit_threads", CFG_T_UINT,
 	    G(queued.commit_threads), 0, 1, 64, NULL, "4" },
+	{ CFG_S_QUEUED, "lmtp_sessions", CFG_T_UINT, G(queued.lmtp_sessions),
+	    0, 1, 64, NULL, "4" },
+	{ CFG_S_QUEUED, "retry_min", CFG_T_DUR_MS, G(queued.retry_min_ms), 0,
+	    100, HOUR, NULL, "1m" },
+	{ CFG_S_QUEUED, "retry_max", CFG_T_DUR_MS, G(queued.retry_max_ms), 0,
+	    SEC, DAY, NULL, "1h" },
+	{ CFG_S_QUEUED, "lifetime", CFG_T_DUR_S, G(queued.lifetime_s), 0,
+	    SEC, 30 * DAY, NULL, "5d" },
+
+	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
+	    "lb-mail" },
+	{ CFG_S_MDA, "group", CFG_T_STR, G(mda.d.group), 0, 0, 0, NULL, NULL },
+	{ CFG_S_MDA, "chroot", CFG_T_PATH, G(mda.d.chroot), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_MDA, "workers", CFG_T_UINT, G(mda.d.workers), 0, 1, 64, NULL,
+	    "4" },
 
 	{ CFG_S_LISTEN, "address", CFG_T_ADDR, L(addrs), CFG_MAX_ADDRS, 0, 0,
 	    NULL, NULL },
@@ -870,6 +888,10 @@ cfg_check(struct cfg_parser *ps)
 		c->smtpd.d.group = c->smtpd.d.user;
 	if (c->queued.d.group == NULL)
 		c->queued.d.group = c->queued.d.user;
+	if (c->mda.d.group == NULL)
+		c->mda.d.group = c->mda.d.user;
+	cfg_check_order(ps, CFG_S_QUEUED, "retry_min", c->queued.retry_min_ms,
+	    "retry_max", c->queued.retry_max_ms);
 	if ((c->tls.cert == NULL) != (c->tls.key == NULL)) {
 		p = cfg_key_pos(ps->c, CFG_S_TLS, c->tls.cert ? "cert" : "key");
 		cfg_errs_add(&ps->errs, p.line, p.col, "tls.%s is set but "

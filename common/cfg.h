@@ -121,7 +121,16 @@ struct cfg {
 	struct {
 		struct cfg_daemon d;		/* user lb-queue, workers 1 */
 		unsigned commit_threads;	/* parallel fsyncs, default 4 */
+		unsigned lmtp_sessions;		/* to the MDA at once, 4 */
+		unsigned retry_min_ms;		/* first retry after, 1m */
+		unsigned retry_max_ms;		/* retries at most this far apart, 1h */
+		unsigned lifetime_s;		/* then it bounces, 5d */
 	} queued;
+
+	struct {
+		struct cfg_daemon d;		/* user lb-mail; workers =
+						 * delivery threads, 4 */
+	} mda;
 
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;
