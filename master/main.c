@@ -50,7 +50,7 @@ const struct master_daemon master_daemons[] = {
 	{
 		.name = "queued", .program = "letterbox-queued",
 		.section = section_queued, .serves = "queued",
-		.asks = { NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
+		.asks = { "authd", NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
 	},
 	{
 		.name = "smtpd", .program = "letterbox-smtpd",

@@ -13,9 +13,12 @@
 
 #include "common/cfg.h"
 #include "common/daemon.h"
+#include "common/ipcc.h"
 #include "common/log.h"
 #include "common/peer.h"
+#include "common/xmem.h"
 #include "smtpd/queue_commit.h"
+#include "smtpd/queue_sched.h"
 #include "smtpd/queue_server.h"
 #include "smtpd/queue_spool.h"
 
@@ -23,15 +26,70 @@ struct queued {
 	struct daemon_ctx ctx;
 	struct queue_spool sp;
 	struct queue_server *srv;
+	struct queue_sched *sched;
 	struct ev_loop *loop;
+	int idle_parts;		/* server and scheduler, once stopping */
 };
 
+#define QUEUED_IPC_TIMEOUT 30.
+
+/* Called once by the server and once by the scheduler when stopping. */
 static void
 queued_idle(void *arg)
 {
 	struct queued *q = arg;
 
-	ev_break(q->loop, EVBREAK_ALL);
+	if (++q->idle_parts == 2)
+		ev_break(q->loop, EVBREAK_ALL);
+}
+
+static void
+queued_on_queued(void *arg, const char *id)
+{
+	struct queued *q = arg;
+
+	queue_sched_add(q->sched, id);
+}
+
+/* spool/status/: per-recipient state (docs/queue.md), made like tmp/. */
+static int
+queued_open_status_dir(const struct queue_spool *sp)
+{
+	int fd;
+
+	if (mkdirat(sp->spool_fd, "status", 0700) < 0 && errno != EEXIST)
+		fatal_errno("queued: cannot make spool/status");
+	fd = openat(sp->spool_fd, "status", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchmod(fd, 0700) < 0)
+		fatal_errno("queued: cannot open spool/status");
+	return fd;
+}
+
+static struct queue_sched *
+queued_sched_new(struct queued *q, int status_fd)
+{
+	const struct cfg *cfg = q->ctx.cfg;
+	struct queue_sched_opts o;
+	struct ipcc *authd;
+	char *path;
+	struct queue_sched *s;
+
+	path = xasprintf("%s/authd.sock", cfg->run_dir);
+	authd = ipcc_new(q->loop, path, QUEUED_IPC_TIMEOUT);
+	free(path);
+	memset(&o, 0, sizeof(o));
+	path = xasprintf("%s/lmtp.sock", cfg->run_dir);
+	o.lmtp_path = path;
+	o.hostname = cfg->hostname;
+	o.sessions = cfg->queued.lmtp_sessions;
+	o.retry_min_ms = cfg->queued.retry_min_ms;
+	o.retry_max_ms = cfg->queued.retry_max_ms;
+	o.lifetime_s = cfg->queued.lifetime_s;
+	o.lmtp_timeout_s = 300.;
+	s = queue_sched_new(q->loop, &q->sp, status_fd, authd, &o);
+	free(path);
+	return s;
 }
 
 static void
@@ -42,6 +100,7 @@ queued_sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	log_notice("event=stopping signal=%d committing=%zu", w->signum,
 	    queue_server_committing(q->srv));
 	queue_server_shutdown(q->srv, queued_idle, q);
+	queue_sched_shutdown(q->sched, queued_idle, q);
 }
 
 static void
@@ -99,8 +158,8 @@ main(int argc, char **argv)
 	struct peer_set peers;
 	const char *why = NULL;
 	unsigned threads;
-	size_t queued;
-	int spool_fd, fds[2];
+	size_t queued, loaded;
+	int spool_fd, status_fd, fds[2];
 
 	daemon_init(&q.ctx, "queued", argc, argv);
 	if (sodium_init() < 0)
@@ -121,6 +180,7 @@ main(int argc, char **argv)
 	if (queue_spool_open(spool_fd, &q.sp, &why) < 0)
 		fatal_errno("queued: spool: %s", why);
 	queued = queued_recover(&q);
+	status_fd = queued_open_status_dir(&q.sp);
 
 	/* after the drop, so that "our own uid" is the unprivileged one */
 	if (peer_parse(getenv("LB_PEERS"), getuid(), &peers, &why) < 0)
@@ -130,6 +190,8 @@ main(int argc, char **argv)
 	threads = q.ctx.cfg->queued.commit_threads ?
 	    q.ctx.cfg->queued.commit_threads : 1;
 	q.srv = queue_server_new(q.loop, &q.sp, threads, &queue_commit_io_sys);
+	q.sched = queued_sched_new(&q, status_fd);
+	queue_server_on_queued(q.srv, queued_on_queued, &q);
 	queue_server_listen(q.srv, fds[0], &peers);
 
 	ev_signal_init(&sig_term, queued_sigterm_cb, SIGTERM);
@@ -140,12 +202,15 @@ main(int argc, char **argv)
 	ev_signal_start(q.loop, &sig_int);
 	ev_signal_start(q.loop, &sig_hup);
 
-	log_notice("event=started queued=%zu commit_threads=%u peers=%zu",
-	    queued, threads, peers.n);
+	loaded = queue_sched_start(q.sched);
+	log_notice("event=started queued=%zu commit_threads=%u peers=%zu "
+	    "scheduled=%zu lmtp_sessions=%u", queued, threads, peers.n,
+	    loaded, q.ctx.cfg->queued.lmtp_sessions);
 	daemon_ready(&q.ctx);
 	ev_run(q.loop, 0);
 
 	queue_server_free(&q.srv);
+	queue_sched_free(&q.sched);
 	queue_spool_close(&q.sp);
 	log_notice("event=stopped");
 	daemon_fini(&q.ctx);

@@ -54,6 +54,8 @@ struct queue_server {
 	int stopping;
 	void (*idle)(void *);
 	void *idle_arg;
+	void (*queued)(void *, const char *);
+	void *queued_arg;
 };
 
 static void queue_client_free(struct queue_client *cl);
@@ -394,6 +396,8 @@ queue_commit_done(struct queue_job *job, void *arg)
 			(void)ipc_put_cstr(&m, f->id);
 			queue_send(cl, IPC_QUEUE_COMMITTED, &m);
 		}
+		if (srv->queued != NULL)
+			srv->queued(srv->queued_arg, f->id);
 	} else {
 		errno = job->err;
 		log_warn_errno("conn=%s event=commit-failed id=%s reason=\"%s\"",
@@ -540,6 +544,14 @@ queue_server_shutdown(struct queue_server *srv, void (*idle)(void *),
 	srv->idle = idle;
 	srv->idle_arg = arg;
 	queue_maybe_idle(srv);
+}
+
+void
+queue_server_on_queued(struct queue_server *srv,
+    void (*fn)(void *arg, const char *id), void *arg)
+{
+	srv->queued = fn;
+	srv->queued_arg = arg;
 }
 
 size_t

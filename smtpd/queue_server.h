@@ -57,6 +57,11 @@ void queue_server_add_client(struct queue_server *srv, int fd);
 void queue_server_shutdown(struct queue_server *srv, void (*idle)(void *),
     void *arg);
 
+/* queue_server_on_queued: call fn(arg, id) for each message once its
+ * commit is durable (the scheduler picks it up). */
+void queue_server_on_queued(struct queue_server *srv,
+    void (*fn)(void *arg, const char *id), void *arg);
+
 /* queue_server_committing: commits in flight (for tests and logs). */
 size_t queue_server_committing(const struct queue_server *srv);
 

@@ -84,7 +84,10 @@ class QueueClient:
         self.send(IPC_QUEUE_ABORT, ipc_str(qid))
 
 
-def envelope(qid, rcpts=("bob@example.test",), sender="alice@example.org"):
+# A remote recipient: queued now delivers, and a remote message stays in
+# queue/ ("remote delivery not available yet"), so these tests can look at
+# the files they committed (a local one would be bounced or delivered).
+def envelope(qid, rcpts=("bob@remote.example",), sender="alice@example.org"):
     lines = ["LBENV 1", "id " + qid, "arrival %d" % int(time.time()),
              "from " + sender, "body 8bitmime",
              "client 127.0.0.1 client.example"]

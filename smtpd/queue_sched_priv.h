@@ -1,0 +1,89 @@
+/* queued's delivery scheduler: the structures shared by queue_sched.c and queue_deliver.c. */
+/* SPDX-License-Identifier: ISC */
+#ifndef LB_QUEUE_SCHED_PRIV_H
+#define LB_QUEUE_SCHED_PRIV_H
+
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "common/envelope.h"
+#include "common/lmtp_reply.h"
+#include "smtpd/queue_lmtp.h"
+#include "smtpd/queue_sched.h"
+#include "smtpd/queue_status.h"
+
+enum queue_msg_st {
+	QM_IDLE,		/* waiting for its timer (or nothing) */
+	QM_RESOLVING,		/* asking authd about the due recipients */
+	QM_WAITING,		/* for a free LMTP session */
+	QM_DELIVERING,		/* an LMTP transaction is running */
+};
+
+/* One due recipient in this attempt. */
+struct queue_att {
+	struct queue_msg *m;
+	size_t idx;			/* in the envelope */
+	uint64_t reqid;			/* authd request, 0 when none */
+	int pending;			/* waiting for authd */
+	int kind;			/* IPC_RESOLVE_*, 0: lookup failed */
+	int forward;			/* has a forward target */
+	char why[128];			/* lookup failure */
+	size_t *tix;			/* indexes into the mailbox list */
+	size_t n_tix;
+};
+
+struct queue_msg {
+	struct queue_msg *next, *prev;		/* all messages */
+	struct queue_msg *wnext;		/* session FIFO */
+	struct queue_sched *qs;
+	char id[QUEUE_ID_LEN + 1];
+	enum queue_msg_st st;
+	uint8_t *head;			/* the envelope's bytes */
+	struct envelope env;		/* spans into head */
+	size_t body_off;
+	struct queue_status status;
+	ev_timer timer;
+
+	/* the attempt under way */
+	int64_t now_ms;
+	struct queue_att *att;
+	size_t n_att, resolving;
+	char **mbox;			/* distinct mailbox targets */
+	size_t n_mbox;
+	struct lmtp_reply *replies;	/* n_mbox */
+	struct queue_lmtp_txn txn;
+	struct queue_lmtp *lmtp;
+	int fd;				/* queue/ID while delivering */
+	char *from;			/* the sender, NUL-terminated */
+};
+
+struct queue_sched {
+	struct ev_loop *loop;
+	const struct queue_spool *sp;
+	int status_fd;
+	struct ipcc *authd;
+	struct queue_sched_opts o;
+	struct queue_msg *msgs;
+	struct queue_msg *wait_head, *wait_tail;
+	unsigned active;		/* LMTP sessions running */
+	struct queue_lmtp_set lmtps;	/* and those saying QUIT */
+	int stopping;
+	void (*idle)(void *);
+	void *idle_arg;
+};
+
+/* queue_deliver.c: the end of an attempt (records, DSNs, removal). */
+void queue_deliver_results(struct queue_msg *m);
+/* queue_deliver_report: DSNs due for final recipients, then removal if
+ * all is done.  1: the message is gone (freed); -1: a write failed and
+ * a retry timer is set; 0: the caller arms the timer. */
+int queue_deliver_report(struct queue_msg *m);
+/* queue_sched.c */
+void queue_sched_arm(struct queue_msg *m);
+void queue_msg_free(struct queue_msg *m);
+void queue_msg_attempt_fini(struct queue_msg *m);
+int64_t queue_now_ms(void);
+int queue_msg_reload_status(struct queue_msg *m);
+
+#endif
