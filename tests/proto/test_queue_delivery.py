@@ -500,3 +500,52 @@ def test_kill9_mid_delivery_at_least_once(conf_instance):
         assert spool_ids(inst) == [] and spool_ids(inst, "status") == []
     finally:
         srv.close()
+
+
+def test_sigterm_finishes_transactions_in_flight(conf_instance):
+    """SIGTERM: no new attempt, but the transactions under way finish and
+    are recorded, so nothing is delivered twice; queued exits 0 (and
+    clean under ASan)."""
+    inst = conf_instance
+    srv = start(inst, delay=1.0)
+    try:
+        qid = smtp_send(inst, ["demo@example.test", "bob@example.test"])
+        wait_for(lambda: srv.transactions, what="a transaction")
+        assert inst.stop() == 0
+        log = inst.log()
+        assert "id=%s event=removed" % qid in log
+        assert re.search(r"event=daemon-exit daemon=queued pid=\d+ "
+                         r"status=0 ", log)
+        assert len(srv.delivered) == 2
+    finally:
+        srv.close()
+
+
+def test_authd_down_defers_then_delivers(conf_instance):
+    """authd gone (killed; letterboxd restarts it after master.restart_min
+    = 1s): the lookup waits for it (ipcc reconnects) or fails
+    temporarily and is retried; either way nothing is lost and the
+    message is delivered once."""
+    import test_queued as tq
+    inst = conf_instance
+    srv = start(inst)
+    try:
+        pid, = inst.daemon_pids("authd")
+        # smtpd's RCPT lookup needs authd too: commit behind its back
+        c = tq.QueueClient(os.path.join(inst.inst, "state", "run",
+                                        "queued.sock"))
+        qid, fd = c.create()
+        data = tq.envelope(qid, rcpts=("demo@example.test",)) + \
+            b"Subject: x\r\nMessage-ID: <authd@x>\r\n\r\nbody\r\n"
+        tq.write_all(fd, data)
+        os.close(fd)
+        os.kill(pid, signal.SIGKILL)
+        inst.wait_log(r"event=daemon-exit daemon=authd pid=%d" % pid)
+        assert c.commit(qid, len(data))[0] == tq.IPC_QUEUE_COMMITTED
+        c.close()
+        inst.wait_log(r"id=%s event=removed" % qid, timeout=30)
+        assert not re.search(r"id=%s event=(failed|bounce)" % qid,
+                             inst.log())
+        assert sum(1 for d in srv.delivered if b"<authd@x>" in d[1]) == 1
+    finally:
+        srv.close()
