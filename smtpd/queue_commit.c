@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -31,8 +32,13 @@ struct queue_commit {
 	struct queue_job *synced;	/* synced, waiting for a batch */
 	struct queue_job *finished;	/* for the loop thread */
 	int batch_busy;			/* a worker is renaming + fsyncing */
+	unsigned syncing;		/* workers inside fdatasync now */
+	pthread_cond_t synced_cv;	/* a worker left fdatasync */
 	int stop;
 };
+
+/* How long a batch waits for fdatasyncs already under way to join it. */
+#define QUEUE_BATCH_WAIT_NS 2000000L
 
 static int
 queue_commit_sys_datasync(void *arg, int fd)
@@ -139,11 +145,25 @@ static void
 queue_commit_batches_locked(struct queue_commit *qc)
 {
 	struct queue_job *batch;
+	struct timespec until;
 
 	while (qc->synced != NULL && !qc->batch_busy) {
+		qc->batch_busy = 1;
+		/* Files other workers are syncing right now would each need
+		 * a directory fsync of their own a moment later: wait (a
+		 * little, bounded) so that one fsync covers them too.  With
+		 * one client nothing is in flight and nothing waits. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += QUEUE_BATCH_WAIT_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		while (qc->syncing > 0 && pthread_cond_timedwait(&qc->synced_cv,
+		    &qc->mu, &until) == 0)
+			;
 		batch = qc->synced;
 		qc->synced = NULL;
-		qc->batch_busy = 1;
 		pthread_mutex_unlock(&qc->mu);
 		queue_commit_batch(qc, batch);
 		pthread_mutex_lock(&qc->mu);
@@ -167,11 +187,14 @@ queue_commit_worker(void *arg)
 		job = qc->todo;
 		if ((qc->todo = job->next) == NULL)
 			qc->todo_tail = &qc->todo;
+		qc->syncing++;
 		pthread_mutex_unlock(&qc->mu);
 
 		queue_commit_sync_one(qc, job);
 
 		pthread_mutex_lock(&qc->mu);
+		qc->syncing--;
+		pthread_cond_broadcast(&qc->synced_cv);
 		if (job->status == 0) {
 			job->next = qc->synced;
 			qc->synced = job;
@@ -229,6 +252,7 @@ queue_commit_new(struct ev_loop *loop, const struct queue_spool *sp,
 	qc->todo_tail = &qc->todo;
 	pthread_mutex_init(&qc->mu, NULL);
 	pthread_cond_init(&qc->cv, NULL);
+	pthread_cond_init(&qc->synced_cv, NULL);
 	ev_async_init(&qc->async_w, queue_commit_async_cb);
 	qc->async_w.data = qc;
 	ev_async_start(loop, &qc->async_w);
@@ -288,6 +312,7 @@ queue_commit_free(struct queue_commit **qcp)
 	BUG_ON(qc->inflight != 0);
 	ev_async_stop(qc->loop, &qc->async_w);
 	pthread_cond_destroy(&qc->cv);
+	pthread_cond_destroy(&qc->synced_cv);
 	pthread_mutex_destroy(&qc->mu);
 	free(qc->threads);
 	free(qc);
