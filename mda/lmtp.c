@@ -126,7 +126,8 @@ lmtp_reply(struct lmtp_sess *s, int code, const char *enh, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (s->io == NULL)
+	/* gone, or closing after 221/421: nothing more is said */
+	if (s->io == NULL || s->state == LMTP_S_QUIT)
 		return;
 	if (cio_printf(s->io, "%d %s%s%s\r\n", code, enh ? enh : "",
 	    enh ? " " : "", text) != 0)
@@ -574,10 +575,12 @@ deliver_run(struct mda_job *job)
 {
 	struct lmtp_rcpt *r = (struct lmtp_rcpt *)job;
 	struct lmtp_sess *s = r->s;
+	char esc[1024];
 	size_t i, o = 0;
 	int full = 0, tempf = 0;
 
 	r->text[0] = '\0';
+	log_escape(span_cstr(r->addr), esc, sizeof(esc));
 	for (i = 0; i < r->res->n; i++) {
 		const struct mda_target *t = &r->res->t[i];
 		const char *why = NULL;
@@ -588,7 +591,7 @@ deliver_run(struct mda_job *job)
 		    s->from, r->addr, &uid, &why);
 		if (st == MDA_OK) {
 			log_info("conn=%s event=delivered rcpt=<%s> "
-			    "mailbox=%s uid=%u size=%llu", s->id, r->addr,
+			    "mailbox=%s uid=%u size=%llu", s->id, esc,
 			    t->address, uid, (unsigned long long)s->written);
 			if (o < sizeof(r->text))
 				o += (size_t)snprintf(r->text + o,
@@ -597,11 +600,11 @@ deliver_run(struct mda_job *job)
 				    t->address, uid);
 		} else if (st == MDA_FULL) {
 			log_info("conn=%s event=over-quota rcpt=<%s> "
-			    "mailbox=%s", s->id, r->addr, t->address);
+			    "mailbox=%s", s->id, esc, t->address);
 			full = 1;
 		} else {
 			log_err("conn=%s event=delivery-failed rcpt=<%s> "
-			    "mailbox=%s reason=\"%s\"", s->id, r->addr,
+			    "mailbox=%s reason=\"%s\"", s->id, esc,
 			    t->address, why);
 			tempf = 1;
 		}
