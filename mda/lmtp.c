@@ -1,7 +1,5 @@
 /* The LMTP server (RFC 2033): sessions, commands, DATA to a temporary file, one reply per recipient. */
 /* SPDX-License-Identifier: ISC */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,93 +16,24 @@
 #include "common/smtp_cmd.h"
 #include "common/smtp_data.h"
 #include "common/xmem.h"
-#include "mda/mda.h"
-
-/* Above smtpd's limit: the queue adds its Received: header, and more. */
-#define LMTP_SIZE_HEADROOM (64u * 1024u)
-#define LMTP_FLUSH (64u * 1024u)
-#define LMTP_FEED_MAX (64u * 1024u)
-
-enum lmtp_state {
-	LMTP_S_HELO = 0,	/* greeted; waiting for LHLO */
-	LMTP_S_READY,		/* no transaction */
-	LMTP_S_MAIL,		/* MAIL accepted */
-	LMTP_S_RCPT,		/* at least one RCPT accepted */
-	LMTP_S_DATA,		/* reading the message */
-	LMTP_S_DELIVER,		/* delivering; replies on their way */
-	LMTP_S_QUIT,		/* closing */
-};
+#include "mda/lmtp_priv.h"
 
 static const char *const state_names[] = {
 	"helo", "ready", "mail", "rcpt", "data", "deliver", "quit",
 };
 
-struct lmtp_server {
-	struct ev_loop *loop;
-	const struct cfg *cfg;
-	struct mda_pool *pool;
-	struct mda_store *st;
-	char *authd_path;
-	char *tmp_dir;
-	struct peer_listener listener;
-	struct lmtp_sess *sessions;
-	unsigned n_sessions;
-	int stopping;
-	void (*idle)(void *);
-	void *idle_arg;
-};
-
-/* An accepted recipient, and its delivery job. */
-struct lmtp_rcpt {
-	struct mda_job job;		/* first: the job is the rcpt */
-	struct lmtp_sess *s;
-	char *addr;			/* as given in RCPT */
-	struct mda_rcpt_res *res;	/* its mailboxes and quotas */
-	int code;			/* the reply, once done */
-	char enh[8];
-	char text[400];
-};
-
 /* A RCPT being checked on a worker. */
 struct lmtp_check {
-	struct mda_job job;		/* first */
+	struct mda_job job;		/* first: the job is the check */
 	struct lmtp_sess *s;
 	char *addr;
 	uint64_t size;
 	struct mda_rcpt_res *res;
 };
 
-struct lmtp_sess {
-	struct lmtp_server *srv;
-	struct lmtp_sess *next, **pprev;
-	struct cio *io;			/* NULL once the connection is gone */
-	char id[17];
-	unsigned uid;
-	enum lmtp_state state;
-	unsigned jobs;			/* submitted, done() not yet run */
-	ev_tstamp started;
-
-	/* transaction */
-	char *from;			/* "" for <> */
-	uint64_t declared_size;
-	int smtputf8;
-	struct lmtp_rcpt **rcpts;
-	size_t n_rcpts;
-	size_t max_rcpts;		/* rcpts[] and done[] hold this many */
-	unsigned char *done;		/* per rcpt: reply ready */
-	size_t next_reply;
-
-	/* message */
-	int tfd;			/* temporary file, unlinked; -1 */
-	uint64_t written;
-	int write_err;
-	struct buf out;
-	struct smtp_data data;
-};
-
 static void lmtp_sess_free(struct lmtp_sess *s);
 
-static void
+void
 lmtp_set_state(struct lmtp_sess *s, enum lmtp_state st)
 {
 	if (s->state != st)
@@ -113,10 +42,7 @@ lmtp_set_state(struct lmtp_sess *s, enum lmtp_state st)
 	s->state = st;
 }
 
-static void lmtp_reply(struct lmtp_sess *s, int code, const char *enh,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
+void
 lmtp_reply(struct lmtp_sess *s, int code, const char *enh, const char *fmt,
     ...)
 {
@@ -156,8 +82,7 @@ rcpt_free(struct lmtp_rcpt *r)
 	free(r);
 }
 
-/* Forget the transaction.  Not while deliveries run (they read it). */
-static void
+void
 lmtp_txn_reset(struct lmtp_sess *s)
 {
 	size_t i;
@@ -180,8 +105,7 @@ lmtp_txn_reset(struct lmtp_sess *s)
 		lmtp_set_state(s, LMTP_S_READY);
 }
 
-/* A session with nothing under way during a stop goes now. */
-static void
+void
 lmtp_maybe_stop(struct lmtp_sess *s)
 {
 	if (!s->srv->stopping || s->jobs != 0 || s->io == NULL ||
@@ -275,8 +199,8 @@ parse_u64(struct span v, uint64_t *out)
 	return 0;
 }
 
-static uint64_t
-max_size(const struct lmtp_sess *s)
+uint64_t
+lmtp_max_size(const struct lmtp_sess *s)
 {
 	return s->srv->cfg->smtpd.max_message_size + LMTP_SIZE_HEADROOM;
 }
@@ -295,7 +219,7 @@ mail_params(struct lmtp_sess *s, const struct smtp_cmd *c)
 				lmtp_reply(s, 501, "5.5.4", "Bad SIZE value");
 				return -1;
 			}
-			if (s->declared_size > max_size(s)) {
+			if (s->declared_size > lmtp_max_size(s)) {
 				lmtp_reply(s, 552, "5.3.4", "Message size "
 				    "exceeds fixed maximum message size");
 				return -1;
@@ -362,9 +286,8 @@ check_run(struct mda_job *job)
 	    k->size, k->res);
 }
 
-/* Returns 1 if the session went away meanwhile (and may be freed). */
-static int
-job_end(struct lmtp_sess *s)
+int
+lmtp_job_end(struct lmtp_sess *s)
 {
 	s->jobs--;
 	if (s->io != NULL)
@@ -391,7 +314,7 @@ check_done(struct mda_job *job)
 	struct lmtp_rcpt *r;
 	char esc[1024];
 
-	if (job_end(s)) {
+	if (lmtp_job_end(s)) {
 		check_free(k);
 		return;
 	}
@@ -472,244 +395,6 @@ cmd_rcpt(struct lmtp_sess *s, const struct smtp_cmd *c)
 	mda_pool_submit(s->srv->pool, &k->job);
 }
 
-/* ---- DATA ---- */
-
-/* A temporary file on the store's file system, unlinked at once: a
- * crash leaves nothing behind. */
-static int
-tmp_open(struct lmtp_sess *s)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/lmtp.XXXXXX", s->srv->tmp_dir);
-	if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
-		log_err_errno("conn=%s event=tmp-open-failed dir=%s", s->id,
-		    s->srv->tmp_dir);
-		return -1;
-	}
-	(void)unlink(path);
-	return fd;
-}
-
-/* XXX: write(2) to the temporary file runs on the loop, as smtpd's spool
- * writes do: it lands in the page cache (nothing here is fsynced). */
-static void
-tmp_flush(struct lmtp_sess *s)
-{
-	size_t off = 0;
-
-	while (off < s->out.len && s->write_err == 0) {
-		ssize_t w = write(s->tfd, s->out.data + off, s->out.len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			s->write_err = errno;
-			log_err("conn=%s event=tmp-write-failed error=\"%s\"",
-			    s->id, strerror(errno));
-			break;
-		}
-		off += (size_t)w;
-		s->written += (uint64_t)w;
-	}
-	buf_reset(&s->out);
-}
-
-static void
-cmd_data(struct lmtp_sess *s, const struct smtp_cmd *c)
-{
-	if (s->state != LMTP_S_RCPT || s->n_rcpts == 0) {
-		/* RFC 2033 4.2: 503 without a successful RCPT */
-		lmtp_reply(s, 503, "5.5.1", s->state == LMTP_S_MAIL ?
-		    "No valid recipients" : "Need RCPT before DATA");
-		return;
-	}
-	if ((s->tfd = tmp_open(s)) < 0) {
-		lmtp_reply(s, 451, "4.3.0", "Temporary file unavailable; try "
-		    "again later");
-		return;
-	}
-	smtp_data_init(&s->data, max_size(s));
-	lmtp_set_state(s, LMTP_S_DATA);
-	cio_set_raw(s->io, 1);
-	cio_set_deadline(s->io, s->srv->cfg->smtpd.data_timeout_ms / 1000.0);
-	lmtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
-}
-
-/* Send every reply that is ready, in RCPT order; after the last one the
- * transaction is over. */
-static void
-replies_flush(struct lmtp_sess *s)
-{
-	size_t from = s->next_reply, n, i;
-
-	n = mda_order_take(s->done, s->n_rcpts, &s->next_reply);
-	for (i = from; i < from + n; i++) {
-		struct lmtp_rcpt *r = s->rcpts[i];
-
-		lmtp_reply(s, r->code, r->enh, "%s", r->text);
-	}
-	if (s->next_reply < s->n_rcpts)
-		return;
-	lmtp_txn_reset(s);
-	if (s->state != LMTP_S_QUIT)
-		cio_resume(s->io);
-	lmtp_maybe_stop(s);
-}
-
-/* The same reply for every recipient (the message itself was refused). */
-static void
-replies_all(struct lmtp_sess *s, int code, const char *enh, const char *text)
-{
-	size_t i;
-
-	for (i = 0; i < s->n_rcpts; i++)
-		lmtp_reply(s, code, enh, "%s", text);
-	lmtp_txn_reset(s);
-	lmtp_maybe_stop(s);
-}
-
-static void
-deliver_run(struct mda_job *job)
-{
-	struct lmtp_rcpt *r = (struct lmtp_rcpt *)job;
-	struct lmtp_sess *s = r->s;
-	char esc[1024];
-	size_t i, o = 0;
-	int full = 0, tempf = 0;
-
-	r->text[0] = '\0';
-	log_escape(span_cstr(r->addr), esc, sizeof(esc));
-	for (i = 0; i < r->res->n; i++) {
-		const struct mda_target *t = &r->res->t[i];
-		const char *why = NULL;
-		uint32_t uid = 0;
-		enum mda_status st;
-
-		st = mda_store_deliver(s->srv->st, t, s->tfd, s->written,
-		    s->from, r->addr, &uid, &why);
-		if (st == MDA_OK) {
-			log_info("conn=%s event=delivered rcpt=<%s> "
-			    "mailbox=%s uid=%u size=%llu", s->id, esc,
-			    t->address, uid, (unsigned long long)s->written);
-			if (o < sizeof(r->text))
-				o += (size_t)snprintf(r->text + o,
-				    sizeof(r->text) - o, "%s%s INBOX uid %u",
-				    o ? ", " : "Ok: delivered to ",
-				    t->address, uid);
-		} else if (st == MDA_FULL) {
-			log_info("conn=%s event=over-quota rcpt=<%s> "
-			    "mailbox=%s", s->id, esc, t->address);
-			full = 1;
-		} else {
-			log_err("conn=%s event=delivery-failed rcpt=<%s> "
-			    "mailbox=%s reason=\"%s\"", s->id, esc,
-			    t->address, why);
-			tempf = 1;
-		}
-	}
-	/* XXX: with several mailboxes (an alias) a partial failure is
-	 * answered 4xx and the retry delivers the others again. */
-	if (tempf) {
-		r->code = 451;
-		snprintf(r->enh, sizeof(r->enh), "4.3.0");
-		snprintf(r->text, sizeof(r->text), "<%s>: Delivery failed; "
-		    "try again later", r->addr);
-	} else if (full) {
-		r->code = 452;
-		snprintf(r->enh, sizeof(r->enh), "4.2.2");
-		snprintf(r->text, sizeof(r->text), "<%s>: Mailbox full",
-		    r->addr);
-	} else {
-		r->code = 250;
-		snprintf(r->enh, sizeof(r->enh), "2.0.0");
-		if (r->res->n == 0)
-			snprintf(r->text, sizeof(r->text), "Ok: no local "
-			    "mailbox (forwards are the queue's)");
-	}
-}
-
-static void
-deliver_done(struct mda_job *job)
-{
-	struct lmtp_rcpt *r = (struct lmtp_rcpt *)job;
-	struct lmtp_sess *s = r->s;
-	size_t i;
-
-	for (i = 0; i < s->n_rcpts && s->rcpts[i] != r; i++)
-		;
-	BUG_ON(i == s->n_rcpts);
-	s->done[i] = 1;
-	if (job_end(s))
-		return;
-	replies_flush(s);
-}
-
-/* End of data: refuse the message for all, or deliver to each. */
-static void
-message_end(struct lmtp_sess *s)
-{
-	unsigned flags = s->data.flags;
-	size_t i;
-
-	tmp_flush(s);
-	if (flags & SMTP_DATA_TOO_BIG) {
-		replies_all(s, 552, "5.3.4", "Message size exceeds fixed "
-		    "maximum message size");
-		return;
-	}
-	if (flags & (SMTP_DATA_BARE_LF | SMTP_DATA_BARE_CR | SMTP_DATA_NUL)) {
-		replies_all(s, 550, "5.6.0", "Bare CR, LF or NUL in message: "
-		    "lines must end with CRLF");
-		return;
-	}
-	if (s->write_err) {
-		replies_all(s, 452, "4.3.1", "Insufficient system storage");
-		return;
-	}
-	lmtp_set_state(s, LMTP_S_DELIVER);
-	cio_pause(s->io);
-	memset(s->done, 0, s->n_rcpts);
-	s->next_reply = 0;
-	for (i = 0; i < s->n_rcpts; i++) {
-		struct lmtp_rcpt *r = s->rcpts[i];
-
-		r->job.run = deliver_run;
-		r->job.done = deliver_done;
-		s->jobs++;
-		mda_pool_submit(s->srv->pool, &r->job);
-	}
-}
-
-static size_t
-data_input(struct lmtp_sess *s, struct span in)
-{
-	uint8_t *t;
-	size_t used = 0, outn = 0;
-	enum parse_rc rc;
-
-	if (s->state != LMTP_S_DATA)
-		return 0;
-	if (in.n > LMTP_FEED_MAX)
-		in.n = LMTP_FEED_MAX;
-	if (s->out.len + in.n + 1 > s->out.max)
-		tmp_flush(s);
-	t = buf_reserve(&s->out, in.n + 1);
-	BUG_ON(t == NULL);
-	rc = smtp_data_feed(&s->data, in, t, &outn, &used);
-	if (!(s->data.flags & SMTP_DATA_REFUSE))
-		buf_commit(&s->out, outn);
-	if (s->out.len >= LMTP_FLUSH)
-		tmp_flush(s);
-	if (rc == PARSE_OK) {
-		cio_set_raw(s->io, 0);
-		cio_set_deadline(s->io, 0);
-		message_end(s);
-	}
-	return used;
-}
-
 /* ---- dispatch ---- */
 
 typedef void lmtp_handler_fn(struct lmtp_sess *s, const struct smtp_cmd *c);
@@ -720,7 +405,7 @@ static lmtp_handler_fn *const handlers[SMTP_VERB_MAX] = {
 	[SMTP_LHLO] = cmd_lhlo,
 	[SMTP_MAIL] = cmd_mail,
 	[SMTP_RCPT] = cmd_rcpt,
-	[SMTP_DATA] = cmd_data,
+	[SMTP_DATA] = lmtp_cmd_data,
 	[SMTP_BDAT] = cmd_unimpl,
 	[SMTP_RSET] = cmd_rset,
 	[SMTP_NOOP] = cmd_noop,
@@ -770,7 +455,7 @@ lmtp_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 		lmtp_reply(s, 500, "5.5.2", "Line too long");
 		break;
 	case CIO_DATA:
-		ev->used = data_input(s, ev->data);
+		ev->used = lmtp_data_input(s, ev->data);
 		break;
 	case CIO_TIMEOUT:
 		lmtp_reply(s, 421, "4.4.2", "%s Timeout; closing",

@@ -479,3 +479,26 @@ def test_mda_kill9_keeps_acknowledged(mdainst):
             assert b"Subject: %s\r\n" % subj.encode() in f.read()
     on_disk = len(files(mdainst, "demo"))
     assert int(boxes["INBOX"]["messages"]) == on_disk == len(msgs)
+
+
+def test_mda_pipelined_after_data_and_stop(mdainst):
+    """Commands pipelined behind the final dot wait for the per-RCPT
+    replies; at SIGTERM an idle session gets 421 and the mda exits 0."""
+    c = LmtpConn(lmtp_sock(mdainst))
+    c.hello()
+    c.send(b"MAIL FROM:<alice@example.org>\r\nRCPT TO:<demo@example.test>\r\n"
+           b"RCPT TO:<bob@example.test>\r\nDATA\r\n")
+    assert [c.reply_line()[:3] for _ in range(4)] == ["250", "250", "250",
+                                                      "354"]
+    c.send(message("piped") + b".\r\nNOOP\r\nRSET\r\n")
+    got = [c.reply_line() for _ in range(4)]
+    assert got[0].startswith("250 2.0.0 Ok: delivered to demo@")
+    assert got[1].startswith("250 2.0.0 Ok: delivered to bob@")
+    assert got[2:] == ["250 2.0.0 Ok", "250 2.0.0 Ok"]
+    mdainst.proc.send_signal(signal.SIGTERM)
+    assert c.reply_line().startswith("421 4.3.2")
+    assert c.at_eof()
+    c.close()
+    assert mdainst.stop() == 0
+    assert re.search(r"event=daemon-exit daemon=mda pid=\d+ status=0 ",
+                     mdainst.log())
