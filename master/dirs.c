@@ -189,6 +189,8 @@ master_dirs_make(const struct master *m, const char **why)
 		{ "db", 0700, cfg->authd.d.user },
 		/* tmp/ and queue/ inside are made by queued itself */
 		{ "spool", 0700, cfg->queued.d.user },
+		/* mail/DOMAIN/USER/ and mail/.tmp/ are made by the mda */
+		{ "mail", 0700, cfg->mda.d.user },
 	};
 	int privileged = !m->unprivileged;
 	size_t i;

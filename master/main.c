@@ -34,6 +34,12 @@ section_queued(const struct cfg *cfg)
 	return &cfg->queued.d;
 }
 
+static const struct cfg_daemon *
+section_mda(const struct cfg *cfg)
+{
+	return &cfg->mda.d;
+}
+
 /*
  * SECURITY: the process topology, reviewable at a glance.  Each row is a
  * daemon letterboxd starts: which listeners it gets, which unix socket it
@@ -50,6 +56,13 @@ const struct master_daemon master_daemons[] = {
 	{
 		.name = "queued", .program = "letterbox-queued",
 		.section = section_queued, .serves = "queued",
+		.asks = { "authd", "lmtp", NULL },
+		.kinds = { CFG_LISTEN_KIND_MAX },
+	},
+	{
+		/* workers are its delivery threads, not processes */
+		.name = "mda", .program = "letterbox-mda",
+		.section = section_mda, .serves = "lmtp",
 		.asks = { "authd", NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
 	},
 	{

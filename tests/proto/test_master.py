@@ -10,7 +10,7 @@ import time
 import lbtest
 
 # Every daemon of this build, one process each in a default instance.
-DAEMONS = ("authd", "queued", "smtpd")
+DAEMONS = ("authd", "queued", "mda", "smtpd")
 
 
 def test_start_and_clean_stop(instance):
