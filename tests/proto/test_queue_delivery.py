@@ -429,6 +429,7 @@ def test_lmtp_down_then_up(conf_instance):
     inst = conf_instance
     lbtest.smtp_users(inst)
     inst.start()
+    lbtest.hold_delivery(inst)      # the MDA's socket is gone
     qid = smtp_send(inst, ["demo@example.test"])
     inst.wait_log(r"id=%s event=deferred .*attempts=5 " % qid)
     srv = Lmtp(lmtp_path(inst))
@@ -549,3 +550,99 @@ def test_authd_down_defers_then_delivers(conf_instance):
         assert sum(1 for d in srv.delivered if b"<authd@x>" in d[1]) == 1
     finally:
         srv.close()
+
+
+# ---------------------------------------------------------------------------
+# End to end: SMTP in on port 25, queued, the real letterbox-mda, Maildir.
+
+def maildir_new(inst, user, domain="example.test"):
+    d = os.path.join(inst.inst, "state", "mail", domain, user, "new")
+    try:
+        names = sorted(os.listdir(d))
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        with open(os.path.join(d, n), "rb") as f:
+            out.append(f.read())
+    return out
+
+
+@pytest.fixture
+def e2e(conf_instance):
+    lbtest.smtp_users(conf_instance)
+    conf_instance.start()
+    yield conf_instance
+
+
+def test_e2e_smtp_to_maildir(e2e):
+    inst = e2e
+    qid = smtp_send(inst, ["demo@example.test", "team@example.test",
+                           "bobby@example.test"], subject="e2e",
+                    body=".dot line\r\nend\r\n")
+    inst.wait_log(r"id=%s event=removed" % qid)
+    demo, bob = maildir_new(inst, "demo"), maildir_new(inst, "bob")
+    # team and bobby are both bob: one copy
+    assert len(demo) == 1 and len(bob) == 1, (demo, bob)
+    for m, who in ((demo[0], b"demo"), (bob[0], b"bob")):
+        # the MDA adds Return-Path and Delivered-To above our Received:
+        assert m.startswith(b"Return-Path: <alice@remote.example>\r\n"
+                            b"Delivered-To: " + who + b"@example.test\r\n"
+                            b"Received: "), m[:200]
+        assert b"\nSubject: e2e\r\n" in m
+        assert m.endswith(b"\r\n\r\n.dot line\r\nend\r\n")
+    assert spool_ids(inst) == [] and spool_ids(inst, "status") == []
+    log = inst.log()
+    for r in ("demo", "team", "bobby"):
+        assert re.search(r"id=%s event=delivered rcpt=<%s@example.test> "
+                         r"relay=lmtp status=2\.0\.0" % (qid, r), log)
+
+
+def test_e2e_bounce_lands_in_senders_maildir(e2e):
+    """A recipient that is unknown by delivery time (committed straight to
+    queued, as if the user had been deleted after SMTP said 250) fails
+    5.1.1; the DSN is queued and delivered into the local sender's
+    Maildir."""
+    import test_queued as tq
+    inst = e2e
+    c = tq.QueueClient(os.path.join(inst.inst, "state", "run",
+                                    "queued.sock"))
+    qid, fd = c.create()
+    data = tq.envelope(qid, rcpts=("gone@example.test", "bob@example.test"),
+                       sender="demo@example.test") + \
+        b"Subject: to a deleted user\r\nMessage-ID: <gone@x>\r\n\r\nhi\r\n"
+    tq.write_all(fd, data)
+    os.close(fd)
+    assert c.commit(qid, len(data))[0] == tq.IPC_QUEUE_COMMITTED
+    c.close()
+    bid = inst.wait_log(r"id=%s event=bounce bounce_id=([0-9a-f]{16})"
+                        % qid)[0]
+    inst.wait_log(r"id=%s event=removed" % bid)
+    assert len(maildir_new(inst, "bob")) == 1
+    demo = maildir_new(inst, "demo")
+    assert len(demo) == 1
+    _, parts, blocks = parse_dsn(demo[0])
+    (r,) = blocks[1:]
+    assert r["Final-Recipient"] == "rfc822; gone@example.test"
+    assert r["Action"] == "failed" and r["Status"] == "5.1.1"
+    assert "Subject: to a deleted user" in parts[2].get_payload()
+    assert spool_ids(inst) == []
+
+
+def test_e2e_quota_full_then_raised(e2e):
+    """The MDA answers 452 4.2.2 for demo (over quota) and 250 for bob in
+    the same transaction: bob is recorded delivered, demo deferred; once
+    the quota is raised the retry delivers to demo only."""
+    inst = e2e
+    r = inst.cli("quota", "set", "demo@example.test", "1K")
+    assert r.returncode == 0, r.stderr
+    qid = smtp_send(inst, ["demo@example.test", "bob@example.test"],
+                    body="x" * 3000 + "\r\n")
+    inst.wait_log(r"id=%s event=deferred rcpt=<demo@example.test> "
+                  r"status=4\.2\.2" % qid)
+    assert len(maildir_new(inst, "bob")) == 1
+    r = inst.cli("quota", "set", "demo@example.test", "100M")
+    assert r.returncode == 0, r.stderr
+    inst.wait_log(r"id=%s event=removed" % qid, timeout=30)
+    assert len(maildir_new(inst, "demo")) == 1
+    assert len(maildir_new(inst, "bob")) == 1

@@ -23,6 +23,7 @@ def srv():
     try:
         lbtest.smtp_users(inst)
         inst.start()
+        lbtest.hold_delivery(inst)
         yield inst
     finally:
         inst.cleanup()

@@ -140,6 +140,7 @@ def test_sigkill_under_load(instance):
     instance.edit_conf("master.restart_min = 100ms\n"
                        "master.restart_max = 1s")
     instance.start()
+    lbtest.hold_delivery(instance)
     port = instance.port("smtp")
     rng = random.Random(5321)
     msgs = [make_message(i, rng) for i in range(N_MSGS)]

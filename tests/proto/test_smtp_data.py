@@ -22,6 +22,7 @@ def srv():
         lbtest.smtp_users(inst)
         inst.edit_conf("smtpd.max_message_size = 10K")
         inst.start()
+        lbtest.hold_delivery(inst)
         yield inst
     finally:
         inst.cleanup()
@@ -276,5 +277,6 @@ def test_dialog(instance, path):
     if conf:
         instance.edit_conf("\n".join(conf))
     instance.start()
+    lbtest.hold_delivery(instance)
     lbtest.play_dialog(path, instance.port(port))
     assert spool_ids(instance) == []

@@ -17,6 +17,7 @@ def start(inst, conf=""):
     if conf:
         inst.edit_conf(conf)
     inst.start()
+    lbtest.hold_delivery(inst)
     return inst
 
 

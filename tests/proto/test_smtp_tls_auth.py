@@ -26,6 +26,7 @@ def _probe_sasl():
     inst = lbtest.Instance()
     try:
         inst.start()
+        lbtest.hold_delivery(inst)
         a = lbtest.AuthClient(inst.auth_sock, timeout=5)
         a.send(lbtest.IPC_AUTH_SASL_MECHS if hasattr(
             lbtest, "IPC_AUTH_SASL_MECHS") else 103, b"")
@@ -52,6 +53,7 @@ def srv():
         # failed logins must not slow the other tests down
         inst.edit_conf("authd.throttle_base = 0s\nauthd.throttle_max = 0s")
         inst.start()
+        lbtest.hold_delivery(inst)
         yield inst
     finally:
         inst.cleanup()
