@@ -204,6 +204,8 @@ static const struct cfg_key cfg_keys[] = {
 	    SEC, DAY, NULL, "1h" },
 	{ CFG_S_QUEUED, "lifetime", CFG_T_DUR_S, G(queued.lifetime_s), 0,
 	    SEC, 30 * DAY, NULL, "5d" },
+	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
+	    NULL, "yes" },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

@@ -48,6 +48,12 @@ queued_on_queued(void *arg, const char *id)
 {
 	struct queued *q = arg;
 
+	/* queued.deliver = no: accept and hold (maintenance, benchmarks of
+	 * reception); a reload that turns it on schedules what waits. */
+	if (!q->ctx.cfg->queued.deliver) {
+		log_info("id=%s event=held reason=\"queued.deliver = no\"", id);
+		return;
+	}
 	queue_sched_add(q->sched, id);
 }
 
@@ -107,10 +113,13 @@ static void
 queued_sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	struct queued *q = w->data;
+	int was = q->ctx.cfg->queued.deliver;
 
-	/* Nothing of the queue section can change without a restart yet
-	 * (the commit threads are running); the log level can. */
-	(void)daemon_reload(&q->ctx);
+	/* The commit threads and sessions stay as started; the log level
+	 * and queued.deliver follow the file. */
+	if (daemon_reload(&q->ctx) == 0 && !was && q->ctx.cfg->queued.deliver)
+		log_notice("event=delivery-on scheduled=%zu",
+		    queue_sched_start(q->sched));
 }
 
 /* Open spool/ itself; created by letterboxd, but be forgiving when run by
@@ -202,7 +211,10 @@ main(int argc, char **argv)
 	ev_signal_start(q.loop, &sig_int);
 	ev_signal_start(q.loop, &sig_hup);
 
-	loaded = queue_sched_start(q.sched);
+	loaded = q.ctx.cfg->queued.deliver ? queue_sched_start(q.sched) : 0;
+	if (!q.ctx.cfg->queued.deliver)
+		log_notice("event=delivery-off note=\"queued.deliver = no: "
+		    "mail is accepted and held\"");
 	log_notice("event=started queued=%zu commit_threads=%u peers=%zu "
 	    "scheduled=%zu lmtp_sessions=%u", queued, threads, peers.n,
 	    loaded, q.ctx.cfg->queued.lmtp_sessions);
