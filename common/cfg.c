@@ -214,6 +214,8 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL },
 	{ CFG_S_MDA, "workers", CFG_T_UINT, G(mda.d.workers), 0, 1, 64, NULL,
 	    "4" },
+	{ CFG_S_MDA, "lmtp_clients", CFG_T_STR, G(mda.lmtp_clients), 0, 0, 0,
+	    NULL, NULL },
 
 	{ CFG_S_LISTEN, "address", CFG_T_ADDR, L(addrs), CFG_MAX_ADDRS, 0, 0,
 	    NULL, NULL },

@@ -131,6 +131,8 @@ struct cfg {
 	struct {
 		struct cfg_daemon d;		/* user lb-mail; workers =
 						 * delivery threads, 4 */
+		char *lmtp_clients;		/* other MTAs' users allowed on
+						 * lmtp.sock: "postfix,exim" */
 	} mda;
 
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];

@@ -77,6 +77,26 @@ master_check_tls(const struct cfg *cfg)
 	return 0;
 }
 
+/* Every name of a comma-separated user list exists. */
+static int
+master_check_users(const struct cfg *cfg, const struct master_daemon *d,
+    const char *list)
+{
+	char *copy = xstrdup(list), *save = NULL, *u;
+	int bad = 0;
+
+	for (u = strtok_r(copy, ", ", &save); u != NULL;
+	    u = strtok_r(NULL, ", ", &save)) {
+		if (getpwnam(u) == NULL) {
+			log_err("%s: %s: client user \"%s\" does not exist",
+			    cfg->path, d->name, u);
+			bad = 1;
+		}
+	}
+	free(copy);
+	return bad ? -1 : 0;
+}
+
 int
 master_check(const struct master *m, const struct cfg *cfg)
 {
@@ -94,6 +114,14 @@ master_check(const struct master *m, const struct cfg *cfg)
 			    "serves it", cfg->path, l->line, l->name);
 			bad = 1;
 		}
+	}
+	for (i = 0; i < master_n_daemons; i++) {
+		const struct master_daemon *d = &master_daemons[i];
+		const char *outside = d->outside_clients != NULL ?
+		    d->outside_clients(cfg) : NULL;
+
+		if (outside != NULL && master_check_users(cfg, d, outside) != 0)
+			bad = 1;
 	}
 	for (i = 0; i < master_n_daemons; i++) {
 		const struct master_daemon *d = &master_daemons[i];

@@ -22,6 +22,14 @@ section_authd(const struct cfg *cfg)
 	return &cfg->authd.d;
 }
 
+/* SECURITY: mda.lmtp_clients names other MTAs (Postfix's lmtp client
+ * runs as "postfix") that may hand mail to the MDA; nothing else. */
+static const char *
+lmtp_outside_clients(const struct cfg *cfg)
+{
+	return cfg->mda.lmtp_clients;
+}
+
 static const struct cfg_daemon *
 section_smtpd(const struct cfg *cfg)
 {
@@ -64,6 +72,7 @@ const struct master_daemon master_daemons[] = {
 		.name = "mda", .program = "letterbox-mda",
 		.section = section_mda, .serves = "lmtp",
 		.asks = { "authd", NULL }, .kinds = { CFG_LISTEN_KIND_MAX },
+		.outside_clients = lmtp_outside_clients,
 	},
 	{
 		.name = "smtpd", .program = "letterbox-smtpd",
@@ -98,6 +107,26 @@ load_config(const char *path, struct cfg **out)
 	return rc;
 }
 
+/* Append ",uid" for each user of a comma-separated list (checked to
+ * exist by master_check). */
+static void
+master_outside_uids(const char *list, struct buf *b)
+{
+	char *copy, *save = NULL, *u;
+
+	if (list == NULL)
+		return;
+	copy = xstrdup(list);
+	for (u = strtok_r(copy, ", ", &save); u != NULL;
+	    u = strtok_r(NULL, ", ", &save)) {
+		struct passwd *pw = getpwnam(u);
+
+		if (pw != NULL)
+			(void)!buf_addf(b, ",%u", (unsigned)pw->pw_uid);
+	}
+	free(copy);
+}
+
 /* LB_PEERS of each served socket: root (the admin CLI), our own uid, and
  * the uid of each daemon the table says may connect to it. */
 static void
@@ -127,6 +156,9 @@ peers_make(struct master *m)
 					    (unsigned)pw->pw_uid);
 			}
 		}
+		if (master_daemons[i].outside_clients != NULL)
+			master_outside_uids(master_daemons[i].outside_clients(
+			    m->cfg), &b);
 		snprintf(m->socks[i].peers, sizeof(m->socks[i].peers), "%s",
 		    buf_cstr(&b));
 		buf_fini(&b);

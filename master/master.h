@@ -24,6 +24,9 @@ struct master_daemon {
 	/* the sockets it may connect to (checked by the serving daemon
 	 * against LB_PEERS); NULL-terminated */
 	const char *asks[4];
+	/* for a serving row: a comma-separated list of system users outside
+	 * the suite that the config lets connect too (NULL: none) */
+	const char *(*outside_clients)(const struct cfg *cfg);
 	/* listener kinds it serves, CFG_LISTEN_KIND_MAX-terminated */
 	enum cfg_listener_kind kinds[4];
 	/* workers in its section are processes (else threads, its own) */
