@@ -395,3 +395,36 @@ def test_swaks_wrong_sender_refused(srv):
                   "support; BDAT is covered by test_smtp_data.py")
 def test_swaks_bdat():
     pass
+
+
+@needs_sasl
+@pytest.mark.parametrize("show", [False, True])
+def test_received_names_auth_user_only_when_configured(show):
+    """smtpd.received_auth: the Received: header says who authenticated
+    only when the admin asks for it; the protocol is ESMTPSA either way
+    (RFC 3848)."""
+    inst = lbtest.Instance()
+    try:
+        lbtest.smtp_users(inst)
+        if show:
+            inst.edit_conf("smtpd.received_auth = yes")
+        inst.start()
+        lbtest.hold_delivery(inst)
+        c = raw(inst, "submission")
+        starttls(c)
+        c.cmd("AUTH PLAIN " + auth_plain(BOB, BOB_PW))
+        assert c.reply_line() == "235 2.7.0 Authentication successful"
+        c.cmd("MAIL FROM:<%s>" % BOB)
+        assert c.reply_line() == "250 2.1.0 Ok"
+        c.cmd("RCPT TO:<demo@example.test>")
+        assert c.reply_line() == "250 2.1.5 Ok"
+        c.cmd("DATA")
+        assert c.reply_line().startswith("354 ")
+        c.send(b"Subject: who\r\n\r\nme\r\n.\r\n")
+        qid = queued_id(c.reply_line())
+        c.close()
+        rec, _ = received_split(spool_read(inst, qid)[1])
+        assert " with ESMTPSA id %s\r\n" % qid in rec.decode()
+        assert ("\t(authenticated as %s)\r\n" % BOB in rec.decode()) == show
+    finally:
+        inst.cleanup()
