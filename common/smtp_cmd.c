@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/linebuf.h"
+
 static const char *const verb_names[SMTP_VERB_MAX] = {
 	"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP",
 	"QUIT", "VRFY", "EXPN", "HELP", "STARTTLS", "AUTH", "LHLO",
@@ -317,4 +319,31 @@ smtp_orcpt_valid(struct span s)
 	if (i == 0 || i == s.n)
 		return 0;
 	return smtp_xtext_valid(span_make(s.p + i + 1, s.n - i - 1), 500);
+}
+
+int
+smtp_param_u64(struct span v, uint64_t *out)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	if (v.n == 0 || v.n > 19)
+		return -1;
+	for (i = 0; i < v.n; i++) {
+		if (v.p[i] < '0' || v.p[i] > '9')
+			return -1;
+		n = n * 10 + (uint64_t)(v.p[i] - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+const char *
+smtp_line_error(int crlf_end, unsigned linebuf_flags)
+{
+	if (!crlf_end || (linebuf_flags & LINEBUF_F_BARE_CR))
+		return "Bare CR or LF in command: lines end with CRLF";
+	if (linebuf_flags & LINEBUF_F_NUL)
+		return "NUL byte in command";
+	return NULL;
 }

@@ -69,6 +69,16 @@ const char *smtp_verb_name(enum smtp_verb v);
 const struct smtp_param *smtp_param_find(const struct smtp_cmd *cmd,
     const char *key);
 
+/* smtp_param_u64: a parameter value of 1 to 19 decimal digits (SIZE=). 0,
+ * or -1 if it is anything else. */
+int smtp_param_u64(struct span v, uint64_t *out);
+
+/* smtp_line_error: why a command line that the line reader delivered with
+ * this end and these LINEBUF_F_* flags must be refused (a 500 5.5.2
+ * text), or NULL if it is fine.  Only CRLF ends a command, and NUL or a
+ * bare CR has no place in one. */
+const char *smtp_line_error(int crlf_end, unsigned linebuf_flags);
+
 /* smtp_xtext_valid: 1 if s is RFC 3461 4 xtext ("+" followed by two
  * uppercase hex digits, or any of "!".."~" but "+" and "="), at most max
  * octets; 0 otherwise. */

@@ -182,23 +182,6 @@ cmd_unimpl(struct lmtp_sess *s, const struct smtp_cmd *c)
 
 /* ---- MAIL ---- */
 
-static int
-parse_u64(struct span v, uint64_t *out)
-{
-	uint64_t n = 0;
-	size_t i;
-
-	if (v.n == 0 || v.n > 19)
-		return -1;
-	for (i = 0; i < v.n; i++) {
-		if (v.p[i] < '0' || v.p[i] > '9')
-			return -1;
-		n = n * 10 + (uint64_t)(v.p[i] - '0');
-	}
-	*out = n;
-	return 0;
-}
-
 uint64_t
 lmtp_max_size(const struct lmtp_sess *s)
 {
@@ -215,7 +198,7 @@ mail_params(struct lmtp_sess *s, const struct smtp_cmd *c)
 		const struct smtp_param *p = &c->params[i];
 
 		if (span_eq_ci(p->key, "SIZE")) {
-			if (parse_u64(p->value, &s->declared_size) != 0) {
+			if (smtp_param_u64(p->value, &s->declared_size) != 0) {
 				lmtp_reply(s, 501, "5.5.4", "Bad SIZE value");
 				return -1;
 			}
@@ -422,16 +405,13 @@ lmtp_line(struct lmtp_sess *s, const struct cio_ev *ev)
 {
 	struct smtp_cmd cmd;
 	struct smtp_err err;
+	const char *bad;
 
 	if (s->state == LMTP_S_QUIT)
 		return;
-	if (ev->end != LINEBUF_END_CRLF || (ev->flags & LINEBUF_F_BARE_CR)) {
-		lmtp_reply(s, 500, "5.5.2", "Bare CR or LF in command: lines "
-		    "end with CRLF");
-		return;
-	}
-	if (ev->flags & LINEBUF_F_NUL) {
-		lmtp_reply(s, 500, "5.5.2", "NUL byte in command");
+	if ((bad = smtp_line_error(ev->end == LINEBUF_END_CRLF,
+	    ev->flags)) != NULL) {
+		lmtp_reply(s, 500, "5.5.2", "%s", bad);
 		return;
 	}
 	if (smtp_cmd_parse(ev->data, &cmd, &err) != PARSE_OK) {

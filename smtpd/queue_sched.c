@@ -44,25 +44,6 @@ queue_now_ms(void)
 
 /* ---- loading ---- */
 
-static ssize_t
-queue_sched_pread_all(int fd, uint8_t *p, size_t n)
-{
-	size_t got = 0;
-	ssize_t r;
-
-	while (got < n) {
-		r = pread(fd, p + got, n - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /* Read and parse the envelope of queue/ID into m (its own copy of the
  * head, an rcpts array of exactly the right size). */
 static int
@@ -83,7 +64,7 @@ queue_msg_load_env(struct queue_msg *m, const char **why)
 	tmp = xcalloc(ENVELOPE_MAX_RCPTS, sizeof(*tmp));
 	for (;;) {
 		m->head = xrealloc(m->head, want);
-		if ((n = queue_sched_pread_all(fd, m->head, want)) < 0) {
+		if ((n = queue_spool_read_head(fd, m->head, want)) < 0) {
 			*why = "cannot read";
 			break;
 		}

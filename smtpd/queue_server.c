@@ -200,26 +200,6 @@ queue_handle_create(struct queue_client *cl, uint64_t reqid,
 	return 0;
 }
 
-/* pread exactly n bytes at 0 (short only at EOF). */
-static ssize_t
-queue_read_head(int fd, uint8_t *p, size_t n)
-{
-	size_t got = 0;
-	ssize_t r;
-
-	while (got < n) {
-		r = pread(fd, p + got, n - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /*
  * SECURITY: before a byte of it is synced, the file must be what smtpd
  * says it is: exactly the size it announced (so it has finished writing)
@@ -250,7 +230,7 @@ queue_file_verify(struct queue_file *f, uint64_t size, const char **why)
 	*why = "envelope incomplete";
 	for (;;) {
 		head = xrealloc(head, want);
-		if ((n = queue_read_head(f->fd, head, want)) < 0) {
+		if ((n = queue_spool_read_head(f->fd, head, want)) < 0) {
 			*why = "cannot read the file";
 			break;
 		}

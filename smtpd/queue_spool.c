@@ -243,3 +243,22 @@ queue_spool_scan(const struct queue_spool *sp,
 	closedir(d);
 	return n;
 }
+
+ssize_t
+queue_spool_read_head(int fd, uint8_t *p, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = pread(fd, p + got, n - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}

@@ -4,6 +4,7 @@
 #define LB_QUEUE_SPOOL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "common/buf.h"
 
@@ -38,6 +39,10 @@ void queue_spool_close(struct queue_spool *sp);
 /* queue_spool_id_valid: SECURITY: 1 if id is exactly QUEUE_ID_LEN
  * lowercase hex digits (so it cannot be "..", hold a '/', or be empty). */
 int queue_spool_id_valid(struct span id);
+
+/* queue_spool_read_head: pread up to n bytes from offset 0 of a spool
+ * file (fewer only at its end); the count, or -1 (errno). */
+ssize_t queue_spool_read_head(int fd, uint8_t *p, size_t n);
 
 /*
  * queue_spool_create: a new empty tmp/ID (O_CREAT | O_EXCL, mode 0600),

@@ -30,23 +30,6 @@ txn_add(struct smtp_sess *s, struct span v, size_t *off_out)
 	return 0;
 }
 
-static int
-parse_u64(struct span v, uint64_t *out)
-{
-	uint64_t n = 0;
-	size_t i;
-
-	if (v.n == 0 || v.n > 19)
-		return -1;
-	for (i = 0; i < v.n; i++) {
-		if (v.p[i] < '0' || v.p[i] > '9')
-			return -1;
-		n = n * 10 + (uint64_t)(v.p[i] - '0');
-	}
-	*out = n;
-	return 0;
-}
-
 /* MAIL parameters (RFC 1870 SIZE, RFC 6152 BODY, RFC 6531 SMTPUTF8,
  * RFC 3461 RET and ENVID, RFC 4954 AUTH).  0, or -1 after replying. */
 static int
@@ -79,7 +62,7 @@ mail_params(struct smtp_sess *s, const struct smtp_cmd *c)
 		seen |= 1u << k;
 		switch (k) {
 		case 0:
-			if (parse_u64(p->value, &s->declared_size) != 0) {
+			if (smtp_param_u64(p->value, &s->declared_size) != 0) {
 				smtp_reply_err(s, 501, "5.5.4", "Bad SIZE value");
 				return -1;
 			}

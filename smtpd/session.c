@@ -197,6 +197,7 @@ smtp_line(struct smtp_sess *s, const struct cio_ev *ev)
 {
 	struct smtp_cmd cmd;
 	struct smtp_err err;
+	const char *bad;
 
 	if (s->state == SMTP_S_GREET) {
 		/* RFC 5321 4.3.1 and 3.1: the client waits for the greeting;
@@ -211,13 +212,9 @@ smtp_line(struct smtp_sess *s, const struct cio_ev *ev)
 		smtp_auth_line(s, ev->data);
 		return;
 	}
-	if (ev->end != LINEBUF_END_CRLF || (ev->flags & LINEBUF_F_BARE_CR)) {
-		smtp_reply_err(s, 500, "5.5.2", "Bare CR or LF in command: "
-		    "lines end with CRLF");
-		return;
-	}
-	if (ev->flags & LINEBUF_F_NUL) {
-		smtp_reply_err(s, 500, "5.5.2", "NUL byte in command");
+	if ((bad = smtp_line_error(ev->end == LINEBUF_END_CRLF,
+	    ev->flags)) != NULL) {
+		smtp_reply_err(s, 500, "5.5.2", "%s", bad);
 		return;
 	}
 	if (s->d->stopping && s->state != SMTP_S_MAIL &&

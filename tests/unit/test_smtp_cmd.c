@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/linebuf.h"
 #include "common/smtp_cmd.h"
 
 static const struct {
@@ -185,6 +186,29 @@ test_param_limit(void **state)
 	assert_string_equal(e.text, "Too many parameters");
 }
 
+static void
+test_helpers(void **state)
+{
+	uint64_t v = 0;
+
+	assert_int_equal(smtp_param_u64(span_cstr("0"), &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(smtp_param_u64(span_cstr("9999999999999999999"), &v),
+	    0);
+	assert_int_equal(v, 9999999999999999999ULL);
+	assert_int_equal(smtp_param_u64(span_cstr("10000000000000000000"),
+	    &v), -1);
+	assert_int_equal(smtp_param_u64(span_cstr(""), &v), -1);
+	assert_int_equal(smtp_param_u64(span_cstr("1x"), &v), -1);
+	assert_null(smtp_line_error(1, 0));
+	assert_string_equal(smtp_line_error(0, 0),
+	    "Bare CR or LF in command: lines end with CRLF");
+	assert_string_equal(smtp_line_error(1, LINEBUF_F_BARE_CR),
+	    "Bare CR or LF in command: lines end with CRLF");
+	assert_string_equal(smtp_line_error(1, LINEBUF_F_NUL),
+	    "NUL byte in command");
+}
+
 int
 main(void)
 {
@@ -192,6 +216,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_details),
 		cmocka_unit_test(test_param_limit),
+		cmocka_unit_test(test_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
