@@ -197,7 +197,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ CFG_S_QUEUED, "commit_threads", CFG_T_UINT,
 	    G(queued.commit_threads), 0, 1, 64, NULL, "4" },
 	{ CFG_S_QUEUED, "lmtp_sessions", CFG_T_UINT, G(queued.lmtp_sessions),
-	    0, 1, 64, NULL, "4" },
+	    0, 1, 64, NULL, "16" },
 	{ CFG_S_QUEUED, "retry_min", CFG_T_DUR_MS, G(queued.retry_min_ms), 0,
 	    100, HOUR, NULL, "1m" },
 	{ CFG_S_QUEUED, "retry_max", CFG_T_DUR_MS, G(queued.retry_max_ms), 0,
@@ -213,7 +213,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ CFG_S_MDA, "chroot", CFG_T_PATH, G(mda.d.chroot), 0, 0, 0, NULL,
 	    NULL },
 	{ CFG_S_MDA, "workers", CFG_T_UINT, G(mda.d.workers), 0, 1, 64, NULL,
-	    "4" },
+	    "16" },
 	{ CFG_S_MDA, "lmtp_clients", CFG_T_STR, G(mda.lmtp_clients), 0, 0, 0,
 	    NULL, NULL },
 

@@ -219,8 +219,7 @@ maildir_mkdir(const char *path, const char **why)
 	return 0;
 }
 
-/* fsync a directory, so a name made or removed in it survives a crash. */
-static int
+int
 maildir_fsync_dir(const char *path, const char **why)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -355,16 +354,16 @@ maildir_final(const struct maildir_tmp *t, uint64_t size, int to_cur,
 }
 
 int
-maildir_commit(struct maildir_tmp *t, int to_cur, uint64_t letters,
+maildir_link(struct maildir_tmp *t, int to_cur, uint64_t letters,
     char *file_out, size_t outsz, const char **why)
 {
 	char from[PATH_MAX + MAILDIR_NAME_MAX + 8];
-	char to[PATH_MAX + MAILDIR_NAME_MAX + 8], sub[PATH_MAX + 8];
+	char to[PATH_MAX + MAILDIR_NAME_MAX + 8];
 	struct stat st;
 
 	snprintf(from, sizeof(from), "%s/tmp/%s", t->dir, t->name);
-	if (fstat(t->fd, &st) < 0 || fsync(t->fd) < 0) {
-		maildir_fail(why, "fsync %s: %s", from, strerror(errno));
+	if (fstat(t->fd, &st) < 0) {
+		maildir_fail(why, "fstat %s: %s", from, strerror(errno));
 		goto fail;
 	}
 	if (close(t->fd) < 0) {
@@ -386,17 +385,35 @@ maildir_commit(struct maildir_tmp *t, int to_cur, uint64_t letters,
 	}
 	unlink(from);
 	t->name[0] = '\0';
-	snprintf(sub, sizeof(sub), "%s/%s", t->dir, to_cur ? "cur" : "new");
-	if (maildir_fsync_dir(sub, why) < 0) {
-		/* XXX: the file is linked but not known durable; remove it
-		 * so the caller's failure reply does not lie. */
-		unlink(to);
-		return -1;
-	}
 	return 0;
 fail:
 	maildir_tmp_abort(t);
 	return -1;
+}
+
+int
+maildir_commit(struct maildir_tmp *t, int to_cur, uint64_t letters,
+    char *file_out, size_t outsz, const char **why)
+{
+	char to[PATH_MAX + MAILDIR_NAME_MAX + 8], sub[PATH_MAX + 8];
+
+	if (fsync(t->fd) < 0) {
+		maildir_fail(why, "fsync %s/tmp/%s: %s", t->dir, t->name,
+		    strerror(errno));
+		maildir_tmp_abort(t);
+		return -1;
+	}
+	if (maildir_link(t, to_cur, letters, file_out, outsz, why) < 0)
+		return -1;
+	snprintf(sub, sizeof(sub), "%s/%s", t->dir, to_cur ? "cur" : "new");
+	if (maildir_fsync_dir(sub, why) < 0) {
+		/* the file is linked but not known durable; remove it so
+		 * the caller's failure reply does not lie */
+		snprintf(to, sizeof(to), "%s/%s", t->dir, file_out);
+		unlink(to);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -142,6 +142,19 @@ int maildir_commit(struct maildir_tmp *t, int to_cur, uint64_t letters,
     char *file_out, size_t outsz, const char **why)
     __attribute__((warn_unused_result));
 void maildir_tmp_abort(struct maildir_tmp *t);
+/*
+ * maildir_link: maildir_commit without its fsyncs, for group commit:
+ * the caller has fsynced t->fd itself, and the name is not durable until
+ * its maildir_fsync_dir of new/ (or cur/), which covers every link made
+ * before it.  On -1 the tmp file is gone.
+ */
+int maildir_link(struct maildir_tmp *t, int to_cur, uint64_t letters,
+    char *file_out, size_t outsz, const char **why)
+    __attribute__((warn_unused_result));
+/* maildir_fsync_dir: fsync a directory, so a name made or removed in it
+ * survives a crash. */
+int maildir_fsync_dir(const char *path, const char **why)
+    __attribute__((warn_unused_result));
 
 /* maildir_deliver: tmp_open, write the n bytes, commit to new/. */
 int maildir_deliver(const char *dir, const char *host, const void *p,

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
+
 #include "common/log.h"
 #include "common/maildir.h"
 #include "common/mailidx.h"
@@ -20,6 +22,9 @@
 
 /* Handles kept open; idle ones past this are closed. */
 #define MDA_STORE_MAX_OPEN 64
+/* A leader reconciles the Maildir with the index at most this often:
+ * a rescan of new/ per delivery would make a burst quadratic. */
+#define MDA_RECONCILE_EVERY 1.0
 /* Bytes copied from the message file at a time. */
 #define MDA_COPY_CHUNK (64u * 1024u)
 /* The largest msgcache blob we store (msgcache.h bounds it lower). */
@@ -33,6 +38,31 @@ struct mda_user {
 	dev_t dev;			/* index.lmdb we opened */
 	ino_t ino;
 	unsigned refs;			/* guarded by the store's mu */
+	double reconciled;		/* under lock: monotonic s, 0 never */
+	/* group commit: deliveries waiting for the index, under qmu */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	struct mda_commit *pending, **pending_tail;
+	int leader;			/* a thread is committing a batch */
+};
+
+/*
+ * One copy waiting for its index commit.  The thread that finds no
+ * leader takes every waiting copy and commits them in one go: one link
+ * each, one fsync of new/, one LMDB transaction (one fsync) for all.
+ */
+struct mda_commit {
+	struct mda_commit *next;
+	struct maildir_tmp *tmp;	/* fsynced, still in tmp/ */
+	struct span blob;
+	uint64_t size;
+	int linked;			/* in new/ as file */
+	int failed;			/* link failed: why says why */
+	char file[MAILIDX_FILE_MAX + 1];
+	uint32_t uid;
+	enum mda_status rc;
+	char why[256];
+	int done;			/* under qmu */
 };
 
 struct mda_store {
@@ -77,6 +107,8 @@ user_free(struct mda_user *u)
 {
 	mailidx_close(&u->idx);
 	pthread_mutex_destroy(&u->lock);
+	pthread_mutex_destroy(&u->qmu);
+	pthread_cond_destroy(&u->qcv);
 	free(u);
 }
 
@@ -131,6 +163,9 @@ user_acquire(struct mda_store *st, const char *root)
 		u = xcalloc(1, sizeof(*u));
 		snprintf(u->root, sizeof(u->root), "%s", root);
 		pthread_mutex_init(&u->lock, NULL);
+		pthread_mutex_init(&u->qmu, NULL);
+		pthread_cond_init(&u->qcv, NULL);
+		u->pending_tail = &u->pending;
 		u->next = st->users;
 		st->users = u;
 		st->n++;
@@ -287,28 +322,43 @@ mda_store_full(struct mda_store *st, const struct mda_target *t,
 	return rc;
 }
 
-/* ---- writing one copy ---- */
+/* ---- writing copies: group commit ---- */
 
-struct append_ctx {
-	const char *root;
-	const char *file;
-	uint64_t size;
+struct batch_ctx {
+	struct mda_user *u;
+	struct mda_commit *items;
 	int64_t now;
-	struct span blob;
-	uint32_t uid;
+	int need_sync;			/* links since the last new/ fsync */
+	int reconcile;
 };
 
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /*
- * The index transaction (may run twice: mailidx_write retries after map
- * growth).  Append first, then reconcile: reconcile then finds our file
- * already indexed and takes only what other programs dropped in.
+ * The index transaction of a batch (mailidx_write runs it again after
+ * map growth, so the links are made once and remembered in the items).
+ * The links happen inside the write transaction: any other reconcile
+ * needs the writer lock too, so none sees a file of ours that is in
+ * new/ but not yet in the index.  Append first, then reconcile, which
+ * then finds our files indexed and takes only what other programs
+ * dropped in.
  */
 static int
-append_fn(struct mailidx_txn *t, void *arg, const char **why)
+batch_fn(struct mailidx_txn *t, void *arg, const char **why)
 {
-	struct append_ctx *c = arg;
+	struct batch_ctx *c = arg;
+	struct mda_commit *it;
 	struct mailidx_mbox mb;
 	struct mailidx_msg m;
+	char sub[PATH_MAX + 8];
+	const char *lwhy;
 	int rc, changed = 0;
 
 	rc = mailidx_mbox_get(t, "INBOX", &mb);
@@ -319,14 +369,129 @@ append_fn(struct mailidx_txn *t, void *arg, const char **why)
 			*why = "no INBOX in the index";
 		return -1;
 	}
-	memset(&m, 0, sizeof(m));
-	snprintf(m.file, sizeof(m.file), "%s", c->file);
-	m.size = c->size;
-	m.internaldate = c->now;
-	if ((rc = mailidx_msg_append(t, mb.id, &m, c->blob, why)) != 0)
-		return rc;
-	c->uid = m.uid;
-	return mailidx_reconcile(t, c->root, mb.id, 0, &changed, why);
+	for (it = c->items; it != NULL; it = it->next) {
+		if (it->linked || it->failed)
+			continue;
+		lwhy = NULL;
+		if (maildir_link(it->tmp, 0, 0, it->file, sizeof(it->file),
+		    &lwhy) < 0) {
+			it->failed = 1;
+			snprintf(it->why, sizeof(it->why), "%s",
+			    lwhy != NULL ? lwhy : "link failed");
+			continue;
+		}
+		it->linked = 1;
+		c->need_sync = 1;
+	}
+	if (c->need_sync) {
+		snprintf(sub, sizeof(sub), "%s/new", c->u->root);
+		if (maildir_fsync_dir(sub, why) < 0)
+			return -1;
+		c->need_sync = 0;
+	}
+	for (it = c->items; it != NULL; it = it->next) {
+		if (!it->linked)
+			continue;
+		memset(&m, 0, sizeof(m));
+		snprintf(m.file, sizeof(m.file), "%s", it->file);
+		m.size = it->size;
+		m.internaldate = c->now;
+		if ((rc = mailidx_msg_append(t, mb.id, &m, it->blob, why)) != 0)
+			return rc;
+		it->uid = m.uid;
+	}
+	if (!c->reconcile)
+		return 0;
+	return mailidx_reconcile(t, c->u->root, mb.id, 0, &changed, why);
+}
+
+/* With u->lock held: commit a batch; every item gets rc (and why). */
+static void
+commit_batch_locked(struct mda_user *u, struct mda_commit *items)
+{
+	char path[PATH_MAX + MAILDIR_NAME_MAX + 8];
+	struct mda_commit *it;
+	struct batch_ctx c;
+	const char *why = NULL;
+	double now = mono_now();
+	int rc;
+
+	if (user_open_locked(u, &why) < 0) {
+		for (it = items; it != NULL; it = it->next) {
+			maildir_tmp_abort(it->tmp);
+			it->rc = MDA_TEMP;
+			snprintf(it->why, sizeof(it->why), "%s", why);
+		}
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.u = u;
+	c.items = items;
+	c.now = (int64_t)time(NULL);
+	c.reconcile = u->reconciled == 0 ||
+	    now - u->reconciled >= MDA_RECONCILE_EVERY;
+	rc = mailidx_write(u->idx, batch_fn, &c, &why);
+	if (rc == 0 && c.reconcile)
+		u->reconciled = now;
+	for (it = items; it != NULL; it = it->next) {
+		if (it->failed) {
+			it->rc = MDA_TEMP;
+			continue;
+		}
+		if (rc == 0) {
+			it->rc = MDA_OK;
+			continue;
+		}
+		it->rc = MDA_TEMP;
+		snprintf(it->why, sizeof(it->why), "%s",
+		    why != NULL ? why : "index update failed");
+		if (it->linked) {
+			/* not indexed: take it back, or the next reconcile
+			 * takes it (docs/mda.md) */
+			snprintf(path, sizeof(path), "%s/%s", u->root,
+			    it->file);
+			if (unlink(path) < 0)
+				log_err_errno("event=unindexed-file-left "
+				    "path=%s", path);
+		} else
+			maildir_tmp_abort(it->tmp);
+	}
+}
+
+/* Queue one copy for the index and wait until a batch took it: ours,
+ * as leader, or another thread's. */
+static void
+commit_wait(struct mda_user *u, struct mda_commit *me)
+{
+	struct mda_commit *batch, *it, *next;
+
+	pthread_mutex_lock(&u->qmu);
+	me->next = NULL;
+	*u->pending_tail = me;
+	u->pending_tail = &me->next;
+	while (!me->done) {
+		if (u->leader) {
+			pthread_cond_wait(&u->qcv, &u->qmu);
+			continue;
+		}
+		/* no leader and we are not done: we are still pending */
+		u->leader = 1;
+		batch = u->pending;
+		u->pending = NULL;
+		u->pending_tail = &u->pending;
+		pthread_mutex_unlock(&u->qmu);
+		pthread_mutex_lock(&u->lock);
+		commit_batch_locked(u, batch);
+		pthread_mutex_unlock(&u->lock);
+		pthread_mutex_lock(&u->qmu);
+		for (it = batch; it != NULL; it = next) {
+			next = it->next;
+			it->done = 1;	/* it may be gone once qmu drops */
+		}
+		u->leader = 0;
+		pthread_cond_broadcast(&u->qcv);
+	}
+	pthread_mutex_unlock(&u->qmu);
 }
 
 /* Copy the message after the prefix into the tmp file, parsing both. */
@@ -360,46 +525,13 @@ copy_message(struct maildir_tmp *tmp, struct msgcache_parser *ps,
 		off += (uint64_t)r;
 	}
 	free(b);
-	/* the data first, outside the user's lock; commit's own fsync
-	 * then has little left to do */
-	if (rc == 0 && fdatasync(tmp->fd) < 0) {
-		*why = store_why("fdatasync: %s", strerror(errno));
+	/* here, on this thread and outside every lock, so that copies
+	 * reach the disk in parallel; the batch only links them */
+	if (rc == 0 && fsync(tmp->fd) < 0) {
+		*why = store_why("fsync: %s", strerror(errno));
 		rc = -1;
 	}
 	return rc;
-}
-
-/* With u->lock held: link into new/, fsync new/, index.  On failure
- * nothing is left in new/ (unless unlink fails, when the next
- * reconcile takes the file: docs/mda.md). */
-static enum mda_status
-commit_locked(struct mda_user *u, struct maildir_tmp *tmp, struct span blob,
-    uint64_t size, uint32_t *uid_out, const char **why)
-{
-	char file[MAILDIR_NAME_MAX + 8], path[PATH_MAX + MAILDIR_NAME_MAX + 8];
-	struct append_ctx c;
-	int rc;
-
-	if (user_open_locked(u, why) < 0) {
-		maildir_tmp_abort(tmp);
-		return MDA_TEMP;
-	}
-	if (maildir_commit(tmp, 0, 0, file, sizeof(file), why) < 0)
-		return MDA_TEMP;
-	memset(&c, 0, sizeof(c));
-	c.root = u->root;
-	c.file = file;
-	c.size = size;
-	c.now = (int64_t)time(NULL);
-	c.blob = blob;
-	if ((rc = mailidx_write(u->idx, append_fn, &c, why)) != 0) {
-		snprintf(path, sizeof(path), "%s/%s", u->root, file);
-		if (unlink(path) < 0)
-			log_err_errno("event=unindexed-file-left path=%s", path);
-		return MDA_TEMP;
-	}
-	*uid_out = c.uid;
-	return MDA_OK;
 }
 
 enum mda_status
@@ -409,6 +541,7 @@ mda_store_deliver(struct mda_store *st, const struct mda_target *t,
 {
 	struct mda_user *u;
 	struct maildir_tmp tmp;
+	struct mda_commit me;
 	struct msgcache_parser *ps = NULL;
 	struct buf prefix, blob;
 	struct usage us;
@@ -448,10 +581,16 @@ mda_store_deliver(struct mda_store *st, const struct mda_target *t,
 	/* a blob that does not fit is left out: readers parse the file */
 	if (msgcache_finish(ps, &blob) < 0)
 		buf_reset(&blob);
-	pthread_mutex_lock(&u->lock);
-	rc = commit_locked(u, &tmp, buf_view(&blob), prefix.len + msg_size,
-	    uid_out, why);
-	pthread_mutex_unlock(&u->lock);
+	memset(&me, 0, sizeof(me));
+	me.tmp = &tmp;
+	me.blob = buf_view(&blob);
+	me.size = prefix.len + msg_size;
+	commit_wait(u, &me);
+	rc = me.rc;
+	if (rc == MDA_OK)
+		*uid_out = me.uid;
+	else
+		*why = store_why("%s", me.why);
 out:
 	msgcache_parser_free(&ps);
 	buf_fini(&prefix);

@@ -180,6 +180,37 @@ queue_commit_failed(struct queue_msg *m, const char *what)
 	ev_timer_start(qs->loop, &m->timer);
 }
 
+static int queue_dsn_wanted(const struct queue_msg *m, size_t i,
+    enum queue_dsn_action *act);
+
+/*
+ * The common case, every recipient delivered and no DSN asked for, with
+ * nothing on disk yet in status/: removing queue/ID is the whole record.
+ * A crash before the removal reaches the disk delivers again, as a crash
+ * between the MDA's reply and a status write would.  The fsync of queue/
+ * is shared by every removal of this loop turn.  1: removed and freed.
+ */
+static int
+queue_done_quietly(struct queue_msg *m)
+{
+	enum queue_dsn_action act;
+	size_t i;
+
+	if (m->status.fd >= 0)
+		return 0;
+	for (i = 0; i < m->status.n; i++)
+		if (!queue_status_final(&m->status.rcpts[i]) ||
+		    queue_dsn_wanted(m, i, &act))
+			return 0;
+	if (queue_spool_unlink_queue(m->qs->sp, m->id) < 0 &&
+	    errno != ENOENT)
+		return 0;
+	queue_sched_unlinked(m->qs);
+	log_info("id=%s event=removed", m->id);
+	queue_msg_free(m);
+	return 1;
+}
+
 void
 queue_deliver_results(struct queue_msg *m)
 {
@@ -194,6 +225,10 @@ queue_deliver_results(struct queue_msg *m)
 		queue_apply(m, &m->att[i], &res, &rec, now);
 	}
 	queue_msg_attempt_fini(m);
+	if (queue_done_quietly(m)) {
+		buf_fini(&rec);
+		return;
+	}
 	if (rec.len > 0 && queue_status_commit(&m->status, &rec) < 0) {
 		buf_fini(&rec);
 		queue_commit_failed(m, "results");

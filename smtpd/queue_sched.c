@@ -520,6 +520,22 @@ queue_msg_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- the scheduler ---- */
 
+static void
+queue_unlinked_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct queue_sched *qs = w->data;
+
+	ev_prepare_stop(loop, w);
+	if (fsync(qs->sp->queue_fd) < 0)
+		log_warn_errno("event=fsync-failed dir=queue");
+}
+
+void
+queue_sched_unlinked(struct queue_sched *qs)
+{
+	ev_prepare_start(qs->loop, &qs->unlinked_w);
+}
+
 struct queue_sched *
 queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
     int status_fd, struct ipcc *authd, const struct queue_sched_opts *o)
@@ -531,6 +547,8 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
 	qs->status_fd = status_fd;
 	qs->authd = authd;
 	qs->o = *o;
+	ev_prepare_init(&qs->unlinked_w, queue_unlinked_cb);
+	qs->unlinked_w.data = qs;
 	qs->o.lmtp_path = xstrdup(o->lmtp_path);
 	qs->o.hostname = xstrdup(o->hostname);
 	if (qs->o.sessions == 0)
@@ -612,6 +630,8 @@ queue_sched_free(struct queue_sched **qsp)
 		return;
 	while (qs->msgs != NULL)
 		queue_msg_free(qs->msgs);
+	if (ev_is_active(&qs->unlinked_w))
+		queue_unlinked_cb(qs->loop, &qs->unlinked_w, 0);
 	queue_lmtp_set_fini(&qs->lmtps);
 	ipcc_free(&qs->authd);
 	close(qs->status_fd);

@@ -69,6 +69,7 @@ struct queue_sched {
 	unsigned active;		/* LMTP sessions running */
 	struct queue_lmtp_set lmtps;	/* and those saying QUIT */
 	int stopping;
+	ev_prepare unlinked_w;		/* fsync queue/ once per loop turn */
 	void (*idle)(void *);
 	void *idle_arg;
 };
@@ -80,6 +81,9 @@ void queue_deliver_results(struct queue_msg *m);
  * a retry timer is set; 0: the caller arms the timer. */
 int queue_deliver_report(struct queue_msg *m);
 /* queue_sched.c */
+/* queue_sched_unlinked: queue/ lost a name; fsync it before the loop
+ * next sleeps (one fsync for every removal of the turn). */
+void queue_sched_unlinked(struct queue_sched *qs);
 void queue_sched_arm(struct queue_msg *m);
 void queue_msg_free(struct queue_msg *m);
 void queue_msg_attempt_fini(struct queue_msg *m);

@@ -750,13 +750,13 @@ test_daemon_sections(void **state)
 	assert_string_equal(c->queued.d.user, "lb-queue");
 	assert_string_equal(c->queued.d.group, "lb-queue");
 	assert_int_equal(c->queued.commit_threads, 4);
-	assert_int_equal(c->queued.lmtp_sessions, 4);
+	assert_int_equal(c->queued.lmtp_sessions, 16);
 	assert_int_equal(c->queued.retry_min_ms, 60000);
 	assert_int_equal(c->queued.retry_max_ms, 3600000);
 	assert_int_equal(c->queued.lifetime_s, 5 * 86400);
 	assert_string_equal(c->mda.d.user, "lb-mail");
 	assert_string_equal(c->mda.d.group, "lb-mail");
-	assert_int_equal(c->mda.d.workers, 4);
+	assert_int_equal(c->mda.d.workers, 16);
 	cfg_free(&c);
 	assert_int_equal(cfg_parse("t.conf", span_cstr(text), &c, &errs), 0);
 	assert_string_equal(c->smtpd.d.user, "mx");

@@ -223,35 +223,35 @@ static void
 test_threads(void **state)
 {
 	struct fx *f = *state;
-	struct thr th[4];
-	pthread_t tid[4];
-	unsigned char seen[101] = { 0 };
+	struct thr th[8];
+	pthread_t tid[8];
+	unsigned char seen[201] = { 0 };
 	struct mailidx_mbox mb;
 	struct mailidx_msg m;
 	struct msgcache_part p0;
 	char path[256];
 	int i, k;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 8; i++) {
 		th[i].f = f;
 		assert_int_equal(pthread_create(&tid[i], NULL, thr_main,
 		    &th[i]), 0);
 	}
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 8; i++)
 		pthread_join(tid[i], NULL);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 8; i++)
 		for (k = 0; k < 25; k++) {
 			assert_true(th[i].uids[k] >= 1 &&
-			    th[i].uids[k] <= 100);
+			    th[i].uids[k] <= 200);
 			assert_false(seen[th[i].uids[k]]);
 			seen[th[i].uids[k]] = 1;
 		}
-	inbox(f->root, 100, &mb, &m, &p0);
-	assert_int_equal(mb.messages, 100);
-	assert_int_equal(mb.uidnext, 101);
-	assert_int_equal(mb.size, 100 * (sizeof(prefix) - 1 + sizeof(msg) - 1));
+	inbox(f->root, 200, &mb, &m, &p0);
+	assert_int_equal(mb.messages, 200);
+	assert_int_equal(mb.uidnext, 201);
+	assert_int_equal(mb.size, 200 * (sizeof(prefix) - 1 + sizeof(msg) - 1));
 	snprintf(path, sizeof(path), "%s/new", f->root);
-	assert_int_equal(count_dir(path), 100);
+	assert_int_equal(count_dir(path), 200);
 }
 
 int
