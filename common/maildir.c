@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: ISC */
 #include "common/maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -414,6 +416,33 @@ maildir_commit(struct maildir_tmp *t, int to_cur, uint64_t letters,
 		return -1;
 	}
 	return 0;
+}
+
+int
+maildir_sweep_tmp(const char *dir, long max_age_s)
+{
+	char p[PATH_MAX + 8];
+	struct dirent *de;
+	struct stat sb;
+	time_t now = time(NULL);
+	int fd, n = 0;
+	DIR *d;
+
+	snprintf(p, sizeof(p), "%s/tmp", dir);
+	if ((d = opendir(p)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	fd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode) || now - sb.st_mtime <= max_age_s)
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int

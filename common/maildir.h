@@ -156,6 +156,15 @@ int maildir_link(struct maildir_tmp *t, int to_cur, uint64_t letters,
 int maildir_fsync_dir(const char *path, const char **why)
     __attribute__((warn_unused_result));
 
+/*
+ * maildir_sweep_tmp: remove the regular files in dir/tmp/ not modified
+ * for more than max_age_s seconds: what a writer that died mid-delivery
+ * left (the Maildir convention waits 36 hours, MAILDIR_TMP_MAX_AGE, since
+ * a slow writer may still be at work).  Returns how many, or -1.
+ */
+#define MAILDIR_TMP_MAX_AGE (36L * 3600L)
+int maildir_sweep_tmp(const char *dir, long max_age_s);
+
 /* maildir_deliver: tmp_open, write the n bytes, commit to new/. */
 int maildir_deliver(const char *dir, const char *host, const void *p,
     size_t n, char *file_out, size_t outsz, const char **why)

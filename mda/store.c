@@ -218,7 +218,7 @@ user_open_locked(struct mda_user *u, const char **why)
 {
 	char p[PATH_MAX + 16];
 	struct stat sb;
-	int have;
+	int have, n;
 
 	snprintf(p, sizeof(p), "%s/index.lmdb", u->root);
 	have = stat(p, &sb) == 0;
@@ -237,6 +237,9 @@ user_open_locked(struct mda_user *u, const char **why)
 	}
 	if (mailidx_rebuilt(u->idx))
 		log_notice("event=index-rebuilt dir=%s", u->root);
+	/* what a killed writer left in tmp/, once per open */
+	if ((n = maildir_sweep_tmp(u->root, MAILDIR_TMP_MAX_AGE)) > 0)
+		log_notice("event=tmp-swept dir=%s files=%d", u->root, n);
 	if (stat(p, &sb) == 0) {
 		u->dev = sb.st_dev;
 		u->ino = sb.st_ino;

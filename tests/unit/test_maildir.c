@@ -9,6 +9,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -261,6 +262,36 @@ test_make_deliver(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* A writer killed mid-delivery leaves tmp/NAME: swept once old enough,
+ * never while it may still be written. */
+static void
+test_sweep_tmp(void **state)
+{
+	char dir[] = "/tmp/test_maildir.XXXXXX", p[512], cmd[600];
+	const char *why = NULL;
+	struct maildir_tmp t, t2;
+	struct timeval old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(maildir_sweep_tmp(dir, 10), 0);	/* no tmp/ */
+	assert_int_equal(maildir_make(dir, "", &why), 0);
+	assert_int_equal(maildir_tmp_open(dir, "mx", &t, &why), 0);
+	assert_int_equal(maildir_tmp_open(dir, "mx", &t2, &why), 0);
+	snprintf(p, sizeof(p), "%s/tmp/%s", dir, t.name);
+	assert_int_equal(utimes(p, old), 0);
+	snprintf(p, sizeof(p), "%s/tmp/sub", dir);	/* not a file */
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(utimes(p, old), 0);
+	assert_int_equal(maildir_sweep_tmp(dir, MAILDIR_TMP_MAX_AGE), 1);
+	snprintf(p, sizeof(p), "%s/tmp", dir);
+	assert_int_equal(count_dir(p), 2);	/* t2 and sub */
+	assert_int_equal(maildir_sweep_tmp(dir, MAILDIR_TMP_MAX_AGE), 0);
+	close(t.fd);
+	maildir_tmp_abort(&t2);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -271,6 +302,7 @@ main(void)
 		cmocka_unit_test(test_name_format),
 		cmocka_unit_test(test_with_flags),
 		cmocka_unit_test(test_make_deliver),
+		cmocka_unit_test(test_sweep_tmp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
