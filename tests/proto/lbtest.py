@@ -282,13 +282,15 @@ class Instance:
                               text=True, timeout=timeout, env=self.env())
 
     def start(self, wait=True):
+        # a restart appends to the same log: wait for a new "ready"
+        since = len(self.log()) if os.path.exists(self.log_path) else 0
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [prog("letterboxd"), "-c", self.conf], stdin=subprocess.DEVNULL,
             stdout=self.logf, stderr=self.logf, env=self.env(),
             start_new_session=True)
         if wait:
-            self.wait_log(r"event=ready", timeout=30)
+            self.wait_log(r"event=ready", timeout=30, since=since)
         return self
 
     def log(self):
