@@ -7,7 +7,9 @@ import email
 import email.policy
 import os
 import re
+import shutil
 import signal
+import subprocess
 import socket
 import socketserver
 import threading
@@ -646,3 +648,53 @@ def test_e2e_quota_full_then_raised(e2e):
     inst.wait_log(r"id=%s event=removed" % qid, timeout=30)
     assert len(maildir_new(inst, "demo")) == 1
     assert len(maildir_new(inst, "bob")) == 1
+
+
+@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
+def test_e2e_swaks_tag_alias_catchall_unknown(e2e):
+    """swaks on port 25, one message per address form, each to its
+    Maildir through the queue and the MDA; an unknown local user is
+    refused at RCPT (550 5.1.1), so nothing bounces later."""
+    inst = e2e
+    cases = (("demo+lists@example.test", "demo"),   # plus-addressing
+             ("team@example.test", "bob"),          # alias
+             ("whoever@catch.test", "demo"),        # catch-all
+             ("bob@example.test", "bob"))
+    qids = []
+    for i, (rcpt, _) in enumerate(cases):
+        r = subprocess.run(
+            ["swaks", "--server", "127.0.0.1", "--port",
+             str(inst.port("smtp")), "--from", "alice@remote.example",
+             "--to", rcpt, "--helo", "swaks.test",
+             "--header", "Subject: swaks e2e %d" % i,
+             "--header", "Message-ID: <swaks%d@remote.example>" % i],
+            capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        qids.append(queued_id(r.stdout))
+    for qid in qids:
+        inst.wait_log(r"id=%s event=removed" % qid)
+    demo, bob = maildir_new(inst, "demo"), maildir_new(inst, "bob")
+    assert len(demo) == 2 and len(bob) == 2, (demo, bob)
+    for i, (rcpt, who) in enumerate(cases):
+        box = demo if who == "demo" else bob
+        [m] = [m for m in box
+               if b"Message-ID: <swaks%d@remote.example>" % i in m]
+        assert m.startswith(b"Return-Path: <alice@remote.example>\r\n"
+                            b"Delivered-To: " + who.encode() +
+                            b"@example.test\r\nReceived: from swaks.test")
+        assert b"\r\nSubject: swaks e2e %d\r\n" % i in m
+    # the index has them too
+    r = subprocess.run([lbtest.prog("letterbox-mda"), "-c", inst.conf,
+                        "index", "demo@example.test"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"mailbox name=INBOX uidvalidity=\d+ uidnext=3 "
+                     r"messages=2 unseen=2 ", r.stdout), r.stdout
+    # unknown local user: 550 5.1.1 at RCPT time, no queue file
+    r = subprocess.run(
+        ["swaks", "--server", "127.0.0.1", "--port", str(inst.port("smtp")),
+         "--from", "alice@remote.example", "--to", "nosuch@example.test"],
+        capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "<** 550 5.1.1 " in r.stdout, r.stdout
+    assert spool_ids(inst) == []
