@@ -16,6 +16,10 @@
 #include "common/ipc_msg.h"
 #include "common/log.h"
 #include "common/xmem.h"
+#include "smtpd/queue_spare.h"
+
+/* Spool files kept ready for new messages (queue_spare.h). */
+#define QUEUE_SERVER_SPARES 32
 
 struct queue_client;
 
@@ -47,6 +51,7 @@ struct queue_server {
 	struct ev_loop *loop;
 	const struct queue_spool *sp;
 	struct queue_commit *qc;
+	struct queue_spare *spare;	/* files made ahead */
 	struct peer_listener listener;
 	struct queue_client *clients;
 	struct queue_file *orphans;	/* committing, client gone */
@@ -175,7 +180,8 @@ queue_handle_create(struct queue_client *cl, uint64_t reqid,
 	}
 	f = xcalloc(1, sizeof(*f));
 	f->srv = srv;
-	if (queue_spool_create(srv->sp, f->id, &f->fd, &wfd) < 0) {
+	if (queue_spare_take(srv->spare, f->id, &f->fd, &wfd) < 0 &&
+	    queue_spool_create(srv->sp, f->id, &f->fd, &wfd) < 0) {
 		log_warn_errno("conn=%s event=create-failed", cl->id);
 		free(f);
 		queue_reply_text(cl, IPC_QUEUE_TEMPFAIL, reqid,
@@ -506,6 +512,7 @@ queue_server_new(struct ev_loop *loop, const struct queue_spool *sp,
 	peer_listener_init(&srv->listener);
 	srv->qc = queue_commit_new(loop, sp, commit_threads, io,
 	    queue_commit_done, srv);
+	srv->spare = queue_spare_new(sp, QUEUE_SERVER_SPARES);
 	return srv;
 }
 
@@ -553,6 +560,7 @@ queue_server_free(struct queue_server **srvp)
 		queue_client_free(srv->clients);
 	/* answers (to nobody) every commit still in flight */
 	queue_commit_free(&srv->qc);
+	queue_spare_free(&srv->spare);
 	BUG_ON(srv->orphans != NULL);
 	free(srv);
 	*srvp = NULL;

@@ -15,7 +15,7 @@
 
 #define QUEUE_SPOOL_CREATE_TRIES 16
 
-static int
+int
 queue_spool_subdir(int spool_fd, const char *name, int *fd_out,
     const char **why_out)
 {
@@ -101,12 +101,19 @@ int
 queue_spool_create(const struct queue_spool *sp,
     char id_out[QUEUE_ID_LEN + 1], int *fd_out, int *wfd_out)
 {
+	return queue_spool_create_in(sp->tmp_fd, id_out, fd_out, wfd_out);
+}
+
+int
+queue_spool_create_in(int dir_fd, char id_out[QUEUE_ID_LEN + 1],
+    int *fd_out, int *wfd_out)
+{
 	struct stat a, b;
 	int fd = -1, wfd, i, e;
 
 	for (i = 0; i < QUEUE_SPOOL_CREATE_TRIES; i++) {
 		queue_spool_id_make((long long)time(NULL), id_out);
-		fd = openat(sp->tmp_fd, id_out, O_RDWR | O_CREAT | O_EXCL |
+		fd = openat(dir_fd, id_out, O_RDWR | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0 || errno != EEXIST)
 			break;
@@ -120,7 +127,7 @@ queue_spool_create(const struct queue_spool *sp,
 	 * nothing.  tmp/ is 0700 and ours, so the name still points at the
 	 * file just made; the inode comparison makes sure.
 	 */
-	wfd = openat(sp->tmp_fd, id_out, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	wfd = openat(dir_fd, id_out, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (wfd < 0 || fstat(fd, &a) < 0 || fstat(wfd, &b) < 0)
 		e = errno;
 	else if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
@@ -133,7 +140,7 @@ queue_spool_create(const struct queue_spool *sp,
 	if (wfd >= 0)
 		close(wfd);
 	close(fd);
-	(void)unlinkat(sp->tmp_fd, id_out, 0);
+	(void)unlinkat(dir_fd, id_out, 0);
 	errno = e;
 	return -1;
 }

@@ -56,6 +56,14 @@ int queue_spool_create(const struct queue_spool *sp,
     char id_out[QUEUE_ID_LEN + 1], int *fd_out, int *wfd_out)
     __attribute__((warn_unused_result));
 
+/* queue_spool_create_in: the same in another directory of ours (dir_fd,
+ * 0700). */
+int queue_spool_create_in(int dir_fd, char id_out[QUEUE_ID_LEN + 1],
+    int *fd_out, int *wfd_out) __attribute__((warn_unused_result));
+/* queue_spool_subdir: make (mode 0700) and open spool/name. */
+int queue_spool_subdir(int spool_fd, const char *name, int *fd_out,
+    const char **why_out) __attribute__((warn_unused_result));
+
 /* queue_spool_id_make: a fresh id for time now: 8 hex digits of now, 8
  * of randombytes (libsodium, initialised by the caller). */
 void queue_spool_id_make(long long now, char id_out[QUEUE_ID_LEN + 1]);
