@@ -50,7 +50,7 @@ static int
 queue_msg_load_env(struct queue_msg *m, const char **why)
 {
 	struct envelope_rcpt *tmp;
-	size_t want = 64 * 1024;
+	size_t want = 64 * 1024, nr;
 	enum parse_rc rc = PARSE_MORE;
 	ssize_t n = 0;
 	int fd;
@@ -97,9 +97,10 @@ queue_msg_load_env(struct queue_msg *m, const char **why)
 	/* keep only the head, and only as many rcpts as there are; the
 	 * spans point into head, which no longer moves */
 	m->head = xrealloc(m->head, m->body_off);
+	nr = m->env.n_rcpts;
 	memset(&m->env, 0, sizeof(m->env));
-	m->env.rcpts = xcalloc(ENVELOPE_MAX_RCPTS, sizeof(*tmp));
-	m->env.max_rcpts = ENVELOPE_MAX_RCPTS;
+	m->env.rcpts = xcalloc(nr, sizeof(*tmp));
+	m->env.max_rcpts = nr;
 	rc = envelope_parse(span_make(m->head, m->body_off), &m->env,
 	    &m->body_off, why);
 	free(tmp);
