@@ -359,15 +359,17 @@ lit_announced(struct imap_parser *ps)
 static int
 lit_done(struct imap_parser *ps)
 {
-	ps->n_literals++;
+	int stream = ps->lit_stream;
+
 	ps->just_opened = ps->after_close = 0;
 	ps->st = ST_SEP;
-	if (ps->lit_stream) {
+	ps->lit_stream = 0;
+	if (stream) {
 		ps->n_streamed++;
-		ps->lit_stream = 0;
 		if (sink_call(ps, IMAP_SINK_END, span_make(ps->mem, 0)) != 0)
 			fail(ps, IMAP_ERR_SINK, "Literal refused", NULL);
 	}
+	ps->n_literals++;
 	return R_GO;
 }
 
