@@ -376,6 +376,8 @@ key_args(struct sctx *c, struct imap_snode *n, enum shape sh, unsigned depth)
 		close_node(c, i, sh == SH_OR ? 2 : 1);
 		return 0;
 	}
+	if (sh == SH_NONE)
+		return 0;
 	if ((a = take(c, "Missing search key argument")) == NULL)
 		return -1;
 	switch (sh) {
