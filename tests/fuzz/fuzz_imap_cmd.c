@@ -51,11 +51,12 @@ sink(void *ctx, enum imap_sink_ev ev, const struct imap_lit_info *li,
 		abort();
 	if (ev == IMAP_SINK_END || ev == IMAP_SINK_ABORT)
 		t->in_lit = 0;
-	mix(&t->sink_h, data.p, data.n);
 	if (ev == IMAP_SINK_BEGIN && t->sink_mode == 1)
 		return t->in_lit = 0, -1;
+	/* A failing DATA: how much it was offered depends on the split. */
 	if (ev == IMAP_SINK_DATA && t->sink_mode == 2 && data.n > 0)
 		return t->in_lit = 0, -1;
+	mix(&t->sink_h, data.p, data.n);
 	return 0;
 }
 
