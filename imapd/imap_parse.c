@@ -466,8 +466,13 @@ after_arg(struct imap_parser *ps, uint8_t c)
 		fail(ps, IMAP_ERR_BARE_LF, "Line must end with CRLF", NULL);
 		return R_GO;
 	case ']':
-		if (ps->after_close)
-			return arg_start(ps, c);
+		if (ps->after_close) {
+			int r = arg_start(ps, c);
+
+			if (ps->st == ST_ATOM)
+				ps->args[ps->cur].flags |= IMAP_ARG_F_ADJACENT;
+			return r;
+		}
 		break;
 	}
 	if (c == 0)

@@ -63,6 +63,7 @@ enum imap_arg_type {
 #define IMAP_ARG_F_NONSYNC	0x01	/* {n+} */
 #define IMAP_ARG_F_LITERAL8	0x02	/* ~{n} */
 #define IMAP_ARG_F_STREAMED	0x04	/* payload went to the sink; s empty */
+#define IMAP_ARG_F_ADJACENT	0x08	/* a "]..." atom right after ")" */
 
 /*
  * Arguments are stored flat, in pre-order.  A list is followed by its

@@ -1,10 +1,11 @@
-/* libFuzzer target for SEARCH criteria, sequence sets and dates: no crash, and the AST and sets keep their shape. */
+/* libFuzzer target for SEARCH criteria, FETCH attributes, sequence sets and dates: no crash, and results keep their shape. */
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: imapd/imap_parse.c imapd/imap_search.c imapd/imap_seq.c */
+/* fuzz-sources: imapd/imap_parse.c imapd/imap_search.c imapd/imap_seq.c imapd/imap_fetchatt.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "imapd/imap_fetchatt.h"
 #include "imapd/imap_parse.h"
 #include "imapd/imap_search.h"
 #include "imapd/imap_seq.h"
@@ -73,6 +74,34 @@ check_seq(struct span t, uint32_t max)
 		abort();
 }
 
+/* The same arguments as FETCH attributes. */
+static void
+check_fetch(struct imap_args args, int uid)
+{
+	static struct imap_fetch_item items[16];
+	struct imap_fetch f;
+	const char *why = NULL;
+	size_t i, k;
+
+	if (imap_fetch_parse(args, uid, items, 16, &f, &why) != 0) {
+		if (why == NULL)
+			abort();
+		return;
+	}
+	if (f.n == 0 || f.n > 16 || (f.vanished && (!uid || !f.changedsince)))
+		abort();
+	for (i = 0; i < f.n; i++) {
+		if (items[i].att >= IMAP_FA_MAX ||
+		    items[i].n_part > IMAP_FETCH_PART_MAX)
+			abort();
+		for (k = 0; k < items[i].n_part; k++)
+			if (items[i].part[k] == 0)
+				abort();
+		if (items[i].partial && items[i].length == 0)
+			abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -121,6 +150,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (rc != PARSE_OK)
 		return 0;
+	check_fetch(cmd.args, data[0] & 1);
 	if (imap_search_parse(cmd.args, nodes, 128, &s, &serr) != 0) {
 		if (serr.text == NULL)
 			abort();
