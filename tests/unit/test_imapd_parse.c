@@ -657,6 +657,19 @@ test_init_and_helpers(void **state)
 	assert_int_equal(imap_arg_astring(imap_args_at(cmd.args, 5), &s), -1);
 	assert_int_equal(imap_arg_astring(imap_args_at(cmd.args, 6), &s), -1);
 	assert_false(imap_arg_atom_is(imap_args_at(cmd.args, 1), "q"));
+
+	/* A "]..." atom glued to ")" is marked; one after SP is not. */
+	assert_int_equal(imap_parse_feed(&ps,
+	    span_cstr("t F B[H (A)]<1.2> (x) ]y ]z\r\n"), &used, &cmd, &err),
+	    PARSE_OK);
+	assert_int_equal(imap_args_count(cmd.args), 6);
+	a = imap_args_at(cmd.args, 2);
+	assert_true(span_eq(a->s, "]<1.2>"));
+	assert_true(a->flags & IMAP_ARG_F_ADJACENT);
+	a = imap_args_at(cmd.args, 4);
+	assert_true(span_eq(a->s, "]y"));
+	assert_false(a->flags & IMAP_ARG_F_ADJACENT);
+	assert_false(imap_args_at(cmd.args, 5)->flags & IMAP_ARG_F_ADJACENT);
 }
 
 int
