@@ -22,6 +22,9 @@ struct out {
 	int last_data;		/* the last event was DATA */
 };
 
+static void emit(struct out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
 emit(struct out *o, const char *fmt, ...)
 {

@@ -14,6 +14,8 @@
 static char text[2048];
 static size_t tlen;
 
+static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 emit(const char *fmt, ...)
 {
