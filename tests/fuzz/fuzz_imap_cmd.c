@@ -1,6 +1,6 @@
 /* libFuzzer target for the IMAP command reader: random chunk splits must agree with one feed. */
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: imapd/imap_parse.c */
+/* fuzz-sources: imapd/imap_args.c imapd/imap_parse.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target for SEARCH criteria, FETCH attributes, sequence sets and dates: no crash, and results keep their shape. */
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: imapd/imap_parse.c imapd/imap_search.c imapd/imap_seq.c imapd/imap_fetchatt.c */
+/* fuzz-sources: imapd/imap_args.c imapd/imap_parse.c imapd/imap_search.c imapd/imap_seq.c imapd/imap_fetchatt.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -344,8 +344,10 @@ static const struct pcase basic[] = {
 	    "b|NOOP|\n" },
 	/* Literal payloads do not count against the line: 63 bytes
 	 * without the payload. */
-	{ "a X {16}\r\n1234567890123456 12345678901234567890123456789012345678901234567890\r\n",
-	    "+\na|X|{16}1234567890123456 12345678901234567890123456789012345678901234567890\n" },
+	{ "a X {16}\r\n1234567890123456 "
+	    "12345678901234567890123456789012345678901234567890\r\n",
+	    "+\na|X|{16}1234567890123456 "
+	    "12345678901234567890123456789012345678901234567890\n" },
 	/* Kept literals: 16 each, 40 in all. */
 	{ "a X {17}\r\nb NOOP\r\n",
 	    "ERR LITERAL_TOO_BIG a [TOOBIG] Literal too big\nb|NOOP|\n" },
