@@ -1,9 +1,12 @@
 #!/bin/sh
 # make fuzz: build every tests/fuzz/fuzz_*.c with clang + libFuzzer + ASan/UBSan
 # and run each for SECONDS (default 60) on its seed corpus.
+# scripts/fuzz.sh SECONDS NAME...  runs only fuzz_NAME (e.g. imap_cmd).
 # SPDX-License-Identifier: ISC
 set -eu
 SECONDS_EACH=${1:-60}
+if [ $# -gt 0 ]; then shift; fi
+ONLY="$*"
 LB_EXTRA_PKGS="clang libclang-rt-14-dev" scripts/deps.sh
 OUT=build/fuzz
 mkdir -p "$OUT"
@@ -14,6 +17,9 @@ fail=0
 for src in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$src" .c)
 	target=${name#fuzz_}
+	if [ -n "$ONLY" ]; then
+		case " $ONLY " in *" $target "*) ;; *) continue ;; esac
+	fi
 	echo "== $name"
 	# A target outside common/ names its other sources in a comment:
 	#   /* fuzz-sources: common/smtp_data.c */
