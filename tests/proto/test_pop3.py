@@ -7,8 +7,10 @@ import base64
 import os
 import poplib
 import re
+import shutil
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -293,3 +295,47 @@ def test_pop3_wrong_password_throttled(pop):
         p.quit()
     assert times[2] >= 1.0, times
     assert "event=auth-fail how=pass" in pop.log()
+
+
+def fetchmail(inst, tmp, keep):
+    """Debian's fetchmail over STLS into an MDA command that appends to
+    an mbox; returns the mbox's message count."""
+    rc = os.path.join(tmp, "fetchmailrc")
+    mbox = os.path.join(tmp, "mbox")
+    mda = os.path.join(tmp, "mda.sh")
+    with open(mda, "w") as f:
+        f.write("#!/bin/sh\n{ echo 'From fetchmail'; cat; echo; } >> %s\n"
+                % mbox)
+    os.chmod(mda, 0o755)
+    with open(rc, "w") as f:
+        f.write('poll 127.0.0.1 service %d protocol pop3 auth password\n'
+                '  user "%s" password "%s" sslproto tls1.2+ no sslcertck\n'
+                '  mda "%s"\n  %s\n'
+                % (inst.port("pop3"), inst.demo_user, inst.demo_password,
+                   mda, "keep" if keep else "nokeep fetchall"))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=tmp, FETCHMAILHOME=tmp)
+    r = subprocess.run(["fetchmail", "-f", rc, "--nosyslog", "-v",
+                        "--sslproto", "tls1.2+"] + (["--keep"] if keep
+                                                    else []),
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    if not os.path.exists(mbox):
+        return 0
+    with open(mbox, errors="replace") as f:
+        return sum(1 for ln in f if ln.startswith("From fetchmail"))
+
+
+@pytest.mark.skipif(not shutil.which("fetchmail"),
+                    reason="fetchmail not installed (scripts/deps.sh)")
+def test_pop3_fetchmail(pop, tmp_path):
+    deliver(pop, [message("f%d" % i) for i in range(4)] + [DOTTY])
+    assert fetchmail(pop, str(tmp_path), keep=True) == 5
+    p = login(pop)
+    assert p.stat()[0] == 5  # --keep left them
+    p.quit()
+    os.unlink(os.path.join(str(tmp_path), "mbox"))
+    assert fetchmail(pop, str(tmp_path), keep=False) == 5
+    p = login(pop)
+    assert p.stat()[0] == 0
+    p.quit()
