@@ -69,6 +69,8 @@ sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
 			net_server_pause(pop3d.srv[i]);
 	if (pop3d.n_sessions == 0)
 		ev_break(loop, EVBREAK_ALL);
+	else
+		pop3_sess_stop_all(&pop3d);
 }
 
 static void

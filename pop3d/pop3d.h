@@ -29,6 +29,7 @@ struct pop3d {
 	char *mail_dir;			/* STATE_DIR/mail */
 	struct net_server *srv[CFG_LISTEN_KIND_MAX];
 	unsigned n_sessions;
+	struct pop3_sess *sessions;	/* every open session */
 	int stopping;
 	char mechs[128];		/* SASL mechanisms from authd, or "" */
 	int mechs_asked;
@@ -69,6 +70,7 @@ struct pop3_drop {
 
 struct pop3_sess {
 	struct pop3d *d;
+	struct pop3_sess *next, *prev;	/* d->sessions */
 	struct cio *io;
 	char id[17];
 	enum cfg_listener_kind kind;
@@ -98,6 +100,9 @@ struct pop3_sess {
 /* session.c */
 void pop3_sess_new(struct pop3d *d, int fd, const struct sockaddr *peer,
     socklen_t peer_len, enum cfg_listener_kind kind);
+/* pop3_sess_stop_all: SIGTERM: close every session without UPDATE
+ * (nothing is deleted; RFC 1939 6). */
+void pop3_sess_stop_all(struct pop3d *d);
 /* pop3_ok / pop3_err: "+OK TEXT" / "-ERR TEXT"; pop3_err counts an error
  * (too many: the session ends). */
 void pop3_ok(struct pop3_sess *s, const char *fmt, ...)

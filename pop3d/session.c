@@ -244,6 +244,10 @@ pop3_sess_new(struct pop3d *d, int fd, const struct sockaddr *peer,
 	s->started = ev_now(d->loop);
 	s->io = cio_new(d->loop, fd, &o, pop3_io_cb, s);
 	d->n_sessions++;
+	s->next = d->sessions;
+	if (d->sessions != NULL)
+		d->sessions->prev = s;
+	d->sessions = s;
 	log_info("conn=%s event=connect ip=%s listener=%s", s->id, s->ip,
 	    cfg_listener_kind_name(kind));
 	if (l != NULL && l->tls == CFG_TLS_IMPLICIT &&
@@ -277,7 +281,32 @@ pop3_sess_free(struct pop3_sess *s)
 		pop3_drop_close(&s->drop);
 	cio_free(&s->io);
 	net_server_release(d->srv[s->kind], (struct sockaddr *)&s->peer);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		d->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
 	free(s);
 	if (--d->n_sessions == 0 && d->stopping)
 		ev_break(d->loop, EVBREAK_ALL);
+}
+
+void
+pop3_sess_stop_all(struct pop3d *d)
+{
+	struct pop3_sess *s, *next;
+
+	for (s = d->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == POP3_S_QUIT)
+			continue;
+		/* mid-RETR the answer is cut short: the client sees no
+		 * final "." and knows the message is incomplete */
+		if (s->retr_fd < 0 && cio_printf(s->io, "-ERR [SYS/TEMP] "
+		    "Service shutting down\r\n") != 0)
+			cio_abort(s->io, "output full");
+		pop3_retr_stop(s);
+		pop3_close(s, "stopping");
+	}
 }

@@ -339,3 +339,21 @@ def test_pop3_fetchmail(pop, tmp_path):
     p = login(pop)
     assert p.stat()[0] == 0
     p.quit()
+
+
+def test_pop3_stop_with_open_session(pop):
+    """SIGTERM closes open sessions at once, without UPDATE."""
+    deliver(pop, [message("a")])
+    p = login(pop)
+    p.dele(1)
+    assert pop.stop() == 0
+    with pytest.raises((poplib.error_proto, OSError, EOFError)):
+        p.stat()
+    since = pop.log_size()
+    pop.start(wait=False)
+    pop.wait_log(r"pop3d\[\d+\] notice: event=started", timeout=30,
+                 since=since)
+    pop.wait_log(r"event=ready", timeout=30, since=since)
+    p = login(pop)
+    assert p.stat()[0] == 1
+    p.quit()
