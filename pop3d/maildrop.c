@@ -334,41 +334,65 @@ update_fn(struct mailidx_txn *t, void *arg, const char **why)
 	return 0;
 }
 
+/* The renamed files, recorded in the index in one transaction. */
+struct rename_ctx {
+	struct pop3_drop *dr;
+	struct buf recs;		/* u32 uid, then the name and a NUL */
+};
+
+static int
+rename_fn(struct mailidx_txn *t, void *arg, const char **why)
+{
+	struct rename_ctx *c = arg;
+	size_t off = 0;
+	uint32_t uid;
+	int rc;
+
+	while (off < c->recs.len) {
+		const char *file;
+
+		memcpy(&uid, c->recs.data + off, sizeof(uid));
+		file = (const char *)c->recs.data + off + sizeof(uid);
+		off += sizeof(uid) + strlen(file) + 1;
+		rc = mailidx_msg_set_file(t, c->dr->mbox_id, uid, file, why);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 /*
  * Messages that get \Seen also get the "S" letter in their file name
- * (cur/NAME:2,S), so Maildir readers agree.  The rename comes first and
- * the index then records the new name; a crash between the two leaves a
- * file that reconcile matches by its base name.
+ * (cur/NAME:2,S), so Maildir readers agree.  The renames come first and
+ * one transaction then records the new names; a crash between the two
+ * leaves files that reconcile matches by their base names.
  */
 static void
 seen_rename(struct pop3_drop *dr, int leave)
 {
+	struct rename_ctx c = { dr, { 0 } };
 	struct mailidx_txn *t;
 	struct mailidx_msg m;
 	char file[MAILIDX_FILE_MAX + 1];
 	const char *why = NULL;
 	size_t i;
 
+	if (mailidx_txn_begin(dr->idx, 0, &t, &why) != 0)
+		return;
+	buf_init(&c.recs, 4096, (size_t)64 << 20);
 	for (i = 0; i < dr->n; i++) {
 		struct pop3_msg *pm = &dr->msgs[i];
-		uint64_t letters;
+		uint64_t letters = 0;
 		const char *info;
 
 		if (!(pm->retrieved || pm->deleted) || (pm->deleted && !leave))
 			continue;
-		if (mailidx_txn_begin(dr->idx, 0, &t, &why) != 0)
-			return;
-		if (mailidx_msg_get(t, dr->mbox_id, pm->uid, &m) != 1) {
-			mailidx_txn_abort(&t);
-			continue;
-		}
-		mailidx_txn_abort(&t);
-		if (!(m.flags & MAILIDX_F_SEEN))
+		if (mailidx_msg_get(t, dr->mbox_id, pm->uid, &m) != 1 ||
+		    !(m.flags & MAILIDX_F_SEEN))
 			continue;
 		info = strstr(m.file, ":2,");
 		if (info != NULL && strchr(info + 3, 'S') != NULL)
 			continue;
-		letters = 0;
 		if (info != NULL && maildir_flags_parse(span_cstr(info + 3),
 		    &letters) != 0)
 			letters = 0;
@@ -376,15 +400,16 @@ seen_rename(struct pop3_drop *dr, int leave)
 		if (maildir_set_flags(dr->root, m.file, letters, file,
 		    sizeof(file), &why) != 0)
 			continue;
-		if (mailidx_txn_begin(dr->idx, 1, &t, &why) != 0)
-			continue;
-		if (mailidx_msg_set_file(t, dr->mbox_id, pm->uid, file,
-		    &why) != 0 || mailidx_txn_commit(&t, &why) != 0) {
-			mailidx_txn_abort(&t);
-			log_warn("event=seen-rename-failed uid=%u reason=\"%s\"",
-			    pm->uid, why ? why : "?");
-		}
+		if (buf_add(&c.recs, &pm->uid, sizeof(pm->uid)) != 0 ||
+		    buf_add(&c.recs, file, strlen(file) + 1) != 0)
+			break;
 	}
+	mailidx_txn_abort(&t);
+	if (c.recs.len > 0 && mailidx_write(dr->idx, rename_fn, &c,
+	    &why) != 0)
+		log_warn("event=seen-rename-failed dir=%s reason=\"%s\"",
+		    dr->root, why ? why : "?");
+	buf_fini(&c.recs);
 }
 
 int
