@@ -22,6 +22,7 @@ enum cfg_sect {
 	CFG_S_SMTPD,
 	CFG_S_QUEUED,
 	CFG_S_MDA,
+	CFG_S_POP3D,
 	CFG_S_LISTEN,		/* labelled: listen KIND { } */
 	CFG_S_MAX,
 	CFG_S_SKIP = CFG_S_MAX,	/* inside a block already reported bad */
@@ -38,6 +39,7 @@ static const struct {
 	[CFG_S_SMTPD] = { "smtpd", 0 },
 	[CFG_S_QUEUED] = { "queued", 0 },
 	[CFG_S_MDA] = { "mda", 0 },
+	[CFG_S_POP3D] = { "pop3d", 0 },
 	[CFG_S_LISTEN] = { "listen", 1 },
 };
 
@@ -216,6 +218,25 @@ static const struct cfg_key cfg_keys[] = {
 	    "16" },
 	{ CFG_S_MDA, "lmtp_clients", CFG_T_STR, G(mda.lmtp_clients), 0, 0, 0,
 	    NULL, NULL },
+
+	{ CFG_S_POP3D, "user", CFG_T_STR, G(pop3d.d.user), 0, 0, 0, NULL,
+	    "lb-mail" },
+	{ CFG_S_POP3D, "group", CFG_T_STR, G(pop3d.d.group), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_POP3D, "chroot", CFG_T_PATH, G(pop3d.d.chroot), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_POP3D, "workers", CFG_T_UINT, G(pop3d.d.workers), 0, 1, 64,
+	    NULL, "1" },
+	{ CFG_S_POP3D, "timeout", CFG_T_DUR_MS, G(pop3d.timeout_ms), 0,
+	    SEC, HOUR, NULL, "10m" },
+	{ CFG_S_POP3D, "plaintext_auth", CFG_T_BOOL, G(pop3d.plaintext_auth),
+	    0, 0, 0, NULL, "no" },
+	{ CFG_S_POP3D, "leave_on_server", CFG_T_BOOL,
+	    G(pop3d.leave_on_server), 0, 0, 0, NULL, "no" },
+	{ CFG_S_POP3D, "mark_read", CFG_T_BOOL, G(pop3d.mark_read), 0, 0, 0,
+	    NULL, "yes" },
+	{ CFG_S_POP3D, "login_delay", CFG_T_DUR_S, G(pop3d.login_delay_s), 0,
+	    0, DAY, NULL, "0s" },
 
 	{ CFG_S_LISTEN, "address", CFG_T_ADDR, L(addrs), CFG_MAX_ADDRS, 0, 0,
 	    NULL, NULL },
@@ -894,6 +915,8 @@ cfg_check(struct cfg_parser *ps)
 		c->queued.d.group = c->queued.d.user;
 	if (c->mda.d.group == NULL)
 		c->mda.d.group = c->mda.d.user;
+	if (c->pop3d.d.group == NULL)
+		c->pop3d.d.group = c->pop3d.d.user;
 	cfg_check_order(ps, CFG_S_QUEUED, "retry_min", c->queued.retry_min_ms,
 	    "retry_max", c->queued.retry_max_ms);
 	if ((c->tls.cert == NULL) != (c->tls.key == NULL)) {

@@ -135,6 +135,15 @@ struct cfg {
 						 * lmtp.sock: "postfix,exim" */
 	} mda;
 
+	struct {
+		struct cfg_daemon d;		/* user lb-mail, workers 1 */
+		unsigned timeout_ms;		/* idle, 10m (RFC 1939 3) */
+		int plaintext_auth;		/* USER/PASS, AUTH before TLS */
+		int leave_on_server;		/* DELE never expunges, no */
+		int mark_read;			/* RETR sets \Seen at QUIT, yes */
+		unsigned login_delay_s;		/* LOGIN-DELAY, 0: none */
+	} pop3d;
+
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;
 };

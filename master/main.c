@@ -48,6 +48,12 @@ section_mda(const struct cfg *cfg)
 	return &cfg->mda.d;
 }
 
+static const struct cfg_daemon *
+section_pop3d(const struct cfg *cfg)
+{
+	return &cfg->pop3d.d;
+}
+
 /*
  * SECURITY: the process topology, reviewable at a glance.  Each row is a
  * daemon letterboxd starts: which listeners it gets, which unix socket it
@@ -80,6 +86,15 @@ const struct master_daemon master_daemons[] = {
 		.asks = { "authd", "queued", NULL },
 		.kinds = { CFG_LISTEN_SMTP, CFG_LISTEN_SUBMISSION,
 		    CFG_LISTEN_SUBMISSIONS, CFG_LISTEN_KIND_MAX },
+		.multi = 1, .restart_on_reload = 1,
+	},
+	{
+		/* lb-mail like the MDA: it reads and expunges Maildirs */
+		.name = "pop3d", .program = "letterbox-pop3d",
+		.section = section_pop3d, .serves = NULL,
+		.asks = { "authd", NULL },
+		.kinds = { CFG_LISTEN_POP3, CFG_LISTEN_POP3S,
+		    CFG_LISTEN_KIND_MAX },
 		.multi = 1, .restart_on_reload = 1,
 	},
 };
