@@ -86,6 +86,10 @@ dkim_header_name(struct span field, struct span *name_out)
 		n--;
 	if (n == 0)
 		return -1;
+	/* RFC 5322 2.2 ftext; anything else is no field we could name in h= */
+	for (size_t i = 0; i < n; i++)
+		if (field.p[i] < 33 || field.p[i] > 126)
+			return -1;
 	*name_out = span_make(field.p, n);
 	return 0;
 }

@@ -19,6 +19,9 @@
  * and the caller sends out's bytes, then the message unchanged.  Every
  * message is CRLF text as it sits in the spool; a bare CR or LF is an
  * ordinary byte.  What is signed: docs/relay.md.
+ *
+ * Keys live in libsodium's guarded memory: call secret_init() (or
+ * sodium_init()) before any dkim_key_* function.
  */
 
 #define DKIM_HASH_LEN 32		/* sha256 */
@@ -54,8 +57,9 @@ int dkim_header_next(struct span hdr, size_t *off, struct span *field_out);
 /*
  * dkim_header_name: the field name of a field from dkim_header_next:
  * the bytes before the first ':' without trailing WSP (RFC 6376 3.4.2
- * deletes WSP before the colon).  0, or -1 when there is no ':' or the
- * name is empty (such a line is never signed).
+ * deletes WSP before the colon).  0, or -1 when there is no ':', the
+ * name is empty or holds a byte that is not RFC 5322 ftext (printable
+ * US-ASCII): such a line is never signed.
  */
 int dkim_header_name(struct span field, struct span *name_out);
 

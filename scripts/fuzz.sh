@@ -1,6 +1,7 @@
 #!/bin/sh
 # make fuzz: build every tests/fuzz/fuzz_*.c with clang + libFuzzer + ASan/UBSan
 # and run each for SECONDS (default 60) on its seed corpus.
+# FUZZ_TARGET=name (fuzz_name.c) runs just that one.
 # SPDX-License-Identifier: ISC
 set -eu
 SECONDS_EACH=${1:-60}
@@ -11,7 +12,7 @@ CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 COMMON=$(ls common/*.c)
 LIBS="-lssl -lcrypto -lsasl2 -llmdb -lsodium -lev -lz -lm -pthread"
 fail=0
-for src in tests/fuzz/fuzz_*.c; do
+for src in tests/fuzz/fuzz_${FUZZ_TARGET:-*}.c; do
 	name=$(basename "$src" .c)
 	target=${name#fuzz_}
 	echo "== $name"

@@ -218,6 +218,13 @@ test_header_canon(void **state)
 	assert_int_equal(dkim_canon_header(span_cstr("no colon\r\n"), &out),
 	    -1);
 	assert_int_equal(dkim_canon_header(span_cstr(" : x\r\n"), &out), -1);
+	/* not ftext in the name (found by fuzz_dkim_canon) */
+	assert_int_equal(dkim_canon_header(span_cstr("B\t\n\t: Y\r\n"), &out),
+	    -1);
+	assert_int_equal(dkim_canon_header(span_cstr("Fr om: x\r\n"), &out),
+	    -1);
+	assert_int_equal(dkim_canon_header(span_cstr("Caf\xc3\xa9: x\r\n"),
+	    &out), -1);
 	assert_int_equal(out.len, 0);
 	buf_fini(&out);
 	/* the cap: nothing half-written */
