@@ -349,6 +349,12 @@ dkim_key_generate(enum dkim_alg alg, struct dkim_key **key_out,
 	return 0;
 }
 
+static int
+dkim_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	return -1;
+}
+
 int
 dkim_key_load_pem(struct span pem, struct dkim_key **key_out,
     const char **why_out)
@@ -365,7 +371,9 @@ dkim_key_load_pem(struct span pem, struct dkim_key **key_out,
 		*why_out = "cannot read the key";
 		return -1;
 	}
-	p = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	/* SECURITY: never OpenSSL's default of asking the terminal for a
+	 * pass phrase; an encrypted key is simply refused */
+	p = PEM_read_bio_PrivateKey(bio, NULL, dkim_no_passphrase, NULL);
 	BIO_free(bio);
 	if (p == NULL) {
 		*why_out = "not a PEM private key";
@@ -544,13 +552,13 @@ dkim_fold_str(struct dkim_fold *f, int sep, const char *s)
 	dkim_fold_add(f, sep, s, strlen(s));
 }
 
-/* The header fields of hdr, in order, and which of them are named n. */
+/* The header fields of hdr, in order. */
 struct dkim_fields {
 	struct span *f;
 	size_t n;
 };
 
-static int
+static void
 dkim_fields_get(struct span hdr, struct dkim_fields *fs)
 {
 	struct span field;
@@ -565,7 +573,6 @@ dkim_fields_get(struct span hdr, struct dkim_fields *fs)
 		}
 		fs->f[fs->n++] = field;
 	}
-	return 0;
 }
 
 static int
@@ -711,7 +718,7 @@ dkim_sign(const struct dkim_key *key, const struct dkim_sign_req *req,
 	buf_init(&sig, 512, DKIM_SIG_MAX);
 	buf_init(&data, 1024, DKIM_HDR_MAX + DKIM_SIG_MAX);
 	buf_init(&b64, 512, 2048);
-	(void)dkim_fields_get(hdr, &fs);
+	dkim_fields_get(hdr, &fs);
 	f.b = &sig;
 	f.col = 0;
 	f.err = 0;
@@ -726,7 +733,9 @@ dkim_sign(const struct dkim_key *key, const struct dkim_sign_req *req,
 		goto out;
 	}
 	data.len -= 2;
+	data.data[data.len] = '\0';
 	sig.len -= 2;
+	sig.data[sig.len] = '\0';
 	if (EVP_Digest(data.data, data.len, hash, NULL, EVP_sha256(),
 	    NULL) != 1 || dkim_sign_hash(key, hash, raw, &rawlen) < 0 ||
 	    dkim_b64(&b64, raw, rawlen) < 0) {

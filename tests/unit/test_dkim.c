@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sodium.h>
 
 #include "common/dkim.h"
@@ -468,6 +470,57 @@ test_key_roundtrip(void **state)
 	    -1);
 }
 
+static void
+pem_of(EVP_PKEY *p, const EVP_CIPHER *enc, struct buf *out)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data;
+	long n;
+
+	assert_non_null(bio);
+	assert_int_equal(PEM_write_bio_PKCS8PrivateKey(bio, p, enc, enc ?
+	    "secret" : NULL, enc ? 6 : 0, NULL, NULL), 1);
+	n = BIO_get_mem_data(bio, &data);
+	assert_int_equal(buf_add(out, data, (size_t)n), 0);
+	BIO_free(bio);
+}
+
+/* Encrypted keys (no terminal prompt), short RSA, other key types. */
+static void
+test_key_refused(void **state)
+{
+	EVP_PKEY *small = EVP_RSA_gen(512), *rsa = EVP_RSA_gen(1024);
+	EVP_PKEY *x448 = EVP_PKEY_Q_keygen(NULL, NULL, "X448");
+	struct dkim_key *k = NULL;
+	const char *why = NULL;
+	struct buf pem;
+
+	assert_non_null(small);
+	assert_non_null(rsa);
+	assert_non_null(x448);
+	buf_init(&pem, 1024, 65536);
+	pem_of(rsa, EVP_aes_256_cbc(), &pem);
+	assert_int_equal(dkim_key_load_pem(buf_view(&pem), &k, &why), -1);
+	assert_string_equal(why, "not a PEM private key");
+	buf_reset(&pem);
+	pem_of(small, NULL, &pem);
+	assert_int_equal(dkim_key_load_pem(buf_view(&pem), &k, &why), -1);
+	assert_string_equal(why, "RSA key shorter than 1024 bits (RFC 8301)");
+	buf_reset(&pem);
+	pem_of(x448, NULL, &pem);
+	assert_int_equal(dkim_key_load_pem(buf_view(&pem), &k, &why), -1);
+	assert_string_equal(why, "not an RSA or ed25519 key");
+	buf_reset(&pem);
+	pem_of(rsa, NULL, &pem);	/* 1024 is the floor, and allowed */
+	assert_int_equal(dkim_key_load_pem(buf_view(&pem), &k, &why), 0);
+	assert_int_equal(dkim_key_alg(k), DKIM_RSA_SHA256);
+	dkim_key_free(&k);
+	buf_fini(&pem);
+	EVP_PKEY_free(small);
+	EVP_PKEY_free(rsa);
+	EVP_PKEY_free(x448);
+}
+
 int
 main(void)
 {
@@ -483,6 +536,7 @@ main(void)
 		cmocka_unit_test(test_sign_fields),
 		cmocka_unit_test(test_sign_header_cap),
 		cmocka_unit_test(test_key_roundtrip),
+		cmocka_unit_test(test_key_refused),
 	};
 
 	if (sodium_init() < 0)
