@@ -59,7 +59,8 @@ cmd_dkim_default_selector(char out[16])
 	struct tm tm;
 
 	gmtime_r(&now, &tm);
-	snprintf(out, 16, "lb%04d%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+	if (strftime(out, 16, "lb%Y%m", &tm) == 0)
+		strcpy(out, "lb");
 }
 
 /*
