@@ -269,6 +269,13 @@ MESSAGES = {
              b"List-Unsubscribe: <mailto:u@example.test>\r\n"
              b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
              b"In-Reply-To: <0@x>\r\nReferences: <0@x>\r\n\r\nbody\r\n",
+    # h= folded over several lines; every To signed, bottom up
+    "many_fields": b"From: a@example.test\r\n" + b"".join(
+        b"To: user%d@example.net\r\nCc: cc%d@example.net\r\n" % (i, i)
+        for i in range(30)) + b"\r\nbody\r\n",
+    # beyond the signer's staging buffer, long lines, WSP at every line end
+    "big": b"From: a@example.test\r\nSubject: big\r\n\r\n" + b"".join(
+        b"%06d %s \t\r\n" % (i, b"x" * (i % 900)) for i in range(700)),
 }
 
 
