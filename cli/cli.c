@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cmd_auth.h"
+#include "cli/cmd_dkim.h"
 #include "common/addr.h"
 #include "common/userdb.h"
 #include "common/xmem.h"
@@ -40,6 +41,12 @@ const struct cli_cmd cli_cmds[] = {
 	{ "auth", cmd_auth, NULL,
 	    "auth test ADDRESS [--password-stdin] [--ip IP] [--service NAME]\n"
 	    "auth resolve ADDRESS" },
+	{ "dkim", cmd_dkim, NULL,
+	    "dkim keygen DOMAIN [--selector S] [--force]\n"
+	    "dkim list\n"
+	    "dkim show DOMAIN [--selector S]\n"
+	    "dkim sign DOMAIN [--selector S] [--time T] < MESSAGE" },
+	{ "dns", cmd_dns, NULL, "dns DOMAIN" },
 	{ NULL, NULL, NULL, NULL },
 };
 

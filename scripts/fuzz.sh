@@ -2,6 +2,7 @@
 # make fuzz: build every tests/fuzz/fuzz_*.c with clang + libFuzzer + ASan/UBSan
 # and run each for SECONDS (default 60) on its seed corpus.
 # scripts/fuzz.sh SECONDS NAME...  runs only fuzz_NAME (e.g. imap_cmd).
+# FUZZ_TARGET=name (fuzz_name.c) runs just that one.
 # SPDX-License-Identifier: ISC
 set -eu
 SECONDS_EACH=${1:-60}
@@ -14,7 +15,7 @@ CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 COMMON=$(ls common/*.c)
 LIBS="-lssl -lcrypto -lsasl2 -llmdb -lsodium -lev -lz -lm -pthread"
 fail=0
-for src in tests/fuzz/fuzz_*.c; do
+for src in tests/fuzz/fuzz_${FUZZ_TARGET:-*}.c; do
 	name=$(basename "$src" .c)
 	target=${name#fuzz_}
 	if [ -n "$ONLY" ]; then
