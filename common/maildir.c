@@ -445,6 +445,56 @@ maildir_sweep_tmp(const char *dir, long max_age_s)
 	return n;
 }
 
+/* One path part with '/', '%' and a leading '.' escaped; -1 if empty,
+ * holding a control byte, or too long. */
+static int
+dir_part(const char *p, size_t n, char *out, size_t outsz, size_t *o)
+{
+	size_t i;
+
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch < 0x20 || ch == 0x7f)
+			return -1;
+		if (ch == '/' || ch == '%' || (ch == '.' && i == 0)) {
+			if (*o + 3 >= outsz)
+				return -1;
+			snprintf(out + *o, 4, "%%%02X", ch);
+			*o += 3;
+			continue;
+		}
+		if (*o + 1 >= outsz)
+			return -1;
+		out[(*o)++] = (char)ch;
+	}
+	out[*o] = '\0';
+	return 0;
+}
+
+int
+maildir_user_dir(const char *mail_dir, const char *address, char *out,
+    size_t outsz)
+{
+	const char *at = strrchr(address, '@');
+	int n;
+	size_t o;
+
+	if (at == NULL || at == address || at[1] == '\0')
+		return -1;
+	n = snprintf(out, outsz, "%s/", mail_dir);
+	if (n < 0 || (size_t)n >= outsz)
+		return -1;
+	o = (size_t)n;
+	if (dir_part(at + 1, strlen(at + 1), out, outsz, &o) < 0 ||
+	    o + 1 >= outsz)
+		return -1;
+	out[o++] = '/';
+	return dir_part(address, (size_t)(at - address), out, outsz, &o);
+}
+
 int
 maildir_deliver(const char *dir, const char *host, const void *p, size_t n,
     char *file_out, size_t outsz, const char **why)

@@ -165,6 +165,16 @@ int maildir_fsync_dir(const char *path, const char **why)
 #define MAILDIR_TMP_MAX_AGE (36L * 3600L)
 int maildir_sweep_tmp(const char *dir, long max_age_s);
 
+/*
+ * maildir_user_dir: the Maildir root of the mailbox "user@domain" under
+ * mail_dir: MAIL_DIR/DOMAIN/USER (the MDA, pop3d and imapd agree on it).  SECURITY: the parts come from the
+ * user database, but a quoted local part may hold '/', so both parts
+ * are written with '/', '%' and a leading '.' as %2F, %25 and %2E, and
+ * anything below 0x20 refused.  0, or -1 (malformed, too long).
+ */
+int maildir_user_dir(const char *mail_dir, const char *address, char *out,
+    size_t outsz) __attribute__((warn_unused_result));
+
 /* maildir_deliver: tmp_open, write the n bytes, commit to new/. */
 int maildir_deliver(const char *dir, const char *host, const void *p,
     size_t n, char *file_out, size_t outsz, const char **why)

@@ -36,15 +36,6 @@ struct mda_crlf {
 size_t mda_crlf_feed(struct mda_crlf *c, struct span in, uint8_t *out);
 size_t mda_crlf_end(struct mda_crlf *c, uint8_t *out);
 
-/*
- * mda_user_dir: the Maildir root of the mailbox "user@domain" under
- * mail_dir: MAIL_DIR/DOMAIN/USER.  SECURITY: the parts come from the
- * user database, but a quoted local part may hold '/', so both parts
- * are written with '/', '%' and a leading '.' as %2F, %25 and %2E, and
- * anything below 0x20 refused.  0, or -1 (malformed, too long).
- */
-int mda_user_dir(const char *mail_dir, const char *address, char *out,
-    size_t outsz) __attribute__((warn_unused_result));
 
 /*
  * mda_order_take: LMTP's replies after the final "." go out in RCPT

@@ -297,7 +297,7 @@ user_get(struct mda_store *st, const char *address, struct mda_user **out,
 {
 	char root[PATH_MAX];
 
-	if (mda_user_dir(st->mail_dir, address, root, sizeof(root)) < 0) {
+	if (maildir_user_dir(st->mail_dir, address, root, sizeof(root)) < 0) {
 		*why = "no Maildir path for this address";
 		return -1;
 	}
@@ -677,7 +677,7 @@ mda_store_print(const char *mail_dir, const char *address, const char **why)
 	struct print_ctx c;
 	int rc;
 
-	if (mda_user_dir(mail_dir, address, root, sizeof(root)) < 0) {
+	if (maildir_user_dir(mail_dir, address, root, sizeof(root)) < 0) {
 		*why = "no Maildir path for this address";
 		return -1;
 	}

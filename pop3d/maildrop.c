@@ -28,57 +28,6 @@
 #define DROP_PATH_MAX (sizeof(((struct pop3_drop *)0)->root) + \
     MAILIDX_FILE_MAX + 16)
 
-/* One path part with '/', '%' and a leading '.' escaped; -1 if empty,
- * holding a control byte, or too long.  Must stay the MDA's mapping
- * (mda/prefix.c dir_part): XXX: move both to common/ once merged. */
-static int
-dir_part(const char *p, size_t n, char *out, size_t outsz, size_t *o)
-{
-	size_t i;
-
-	if (n == 0)
-		return -1;
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch < 0x20 || ch == 0x7f)
-			return -1;
-		if (ch == '/' || ch == '%' || (ch == '.' && i == 0)) {
-			if (*o + 3 >= outsz)
-				return -1;
-			snprintf(out + *o, 4, "%%%02X", ch);
-			*o += 3;
-			continue;
-		}
-		if (*o + 1 >= outsz)
-			return -1;
-		out[(*o)++] = (char)ch;
-	}
-	out[*o] = '\0';
-	return 0;
-}
-
-int
-pop3_user_dir(const char *mail_dir, const char *address, char *out,
-    size_t outsz)
-{
-	const char *at = strrchr(address, '@');
-	int n;
-	size_t o;
-
-	if (at == NULL || at == address || at[1] == '\0')
-		return -1;
-	n = snprintf(out, outsz, "%s/", mail_dir);
-	if (n < 0 || (size_t)n >= outsz)
-		return -1;
-	o = (size_t)n;
-	if (dir_part(at + 1, strlen(at + 1), out, outsz, &o) < 0 ||
-	    o + 1 >= outsz)
-		return -1;
-	out[o++] = '/';
-	return dir_part(address, (size_t)(at - address), out, outsz, &o);
-}
-
 static int
 mkdir_one(const char *p)
 {
@@ -234,7 +183,7 @@ pop3_drop_open(struct pop3_drop *dr, const char *mail_dir,
 
 	memset(dr, 0, sizeof(*dr));
 	dr->lock_fd = -1;
-	if (pop3_user_dir(mail_dir, address, dr->root, sizeof(dr->root)) < 0) {
+	if (maildir_user_dir(mail_dir, address, dr->root, sizeof(dr->root)) < 0) {
 		*why = "no Maildir path for this address";
 		return POP3_DROP_FAIL;
 	}

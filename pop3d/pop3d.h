@@ -165,9 +165,5 @@ int pop3_drop_update(struct pop3_drop *dr, int leave, int mark_read,
 int pop3_drop_open_msg(struct pop3_drop *dr, size_t i, const char **why);
 /* pop3_drop_close: release the lock and the index; changes nothing. */
 void pop3_drop_close(struct pop3_drop *dr);
-/* pop3_user_dir: MAIL_DIR/DOMAIN/USER of an address, the MDA's mapping
- * (mda/prefix.c mda_user_dir); -1 if it does not fit or is not valid. */
-int pop3_user_dir(const char *mail_dir, const char *address, char *out,
-    size_t outsz);
 
 #endif

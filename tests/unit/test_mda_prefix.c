@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "common/buf.h"
+#include "common/maildir.h"
 #include "mda/mda.h"
 
 static void
@@ -127,7 +128,7 @@ test_user_dir(void **state)
 	size_t i;
 
 	for (i = 0; i < sizeof(dir_cases) / sizeof(dir_cases[0]); i++) {
-		int rc = mda_user_dir("/m", dir_cases[i].addr, out,
+		int rc = maildir_user_dir("/m", dir_cases[i].addr, out,
 		    sizeof(out));
 
 		if (dir_cases[i].dir == NULL) {
@@ -138,11 +139,11 @@ test_user_dir(void **state)
 		assert_string_equal(out, dir_cases[i].dir);
 	}
 	/* exactly at the limit, and one past */
-	assert_int_equal(mda_user_dir("/m", "ab@c", out, 8), 0);
+	assert_int_equal(maildir_user_dir("/m", "ab@c", out, 8), 0);
 	assert_string_equal(out, "/m/c/ab");
-	assert_int_equal(mda_user_dir("/m", "abc@c", out, 8), -1);
-	assert_int_equal(mda_user_dir("/m", ".b@c", out, 10), 0);
-	assert_int_equal(mda_user_dir("/m", ".b@c", out, 9), -1);
+	assert_int_equal(maildir_user_dir("/m", "abc@c", out, 8), -1);
+	assert_int_equal(maildir_user_dir("/m", ".b@c", out, 10), 0);
+	assert_int_equal(maildir_user_dir("/m", ".b@c", out, 9), -1);
 }
 
 static void
