@@ -1,0 +1,72 @@
+/* queued's resolver: where mail for a domain goes (RFC 5321 5.1, RFC 7505), looked up off the event loop. */
+/* SPDX-License-Identifier: ISC */
+#ifndef LB_QUEUE_DNS_H
+#define LB_QUEUE_DNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct ev_loop;
+
+#define QUEUE_DNS_HOSTS_MAX 16		/* MX hosts kept per domain */
+#define QUEUE_DNS_ADDRS_MAX 8		/* addresses kept per host */
+#define QUEUE_DNS_NAME_MAX 256
+
+enum queue_dns_status {
+	QUEUE_DNS_OK = 0,	/* hosts[] in the order to try */
+	QUEUE_DNS_TEMP,		/* SERVFAIL, timeout, refused: retry later */
+	QUEUE_DNS_PERM,		/* NXDOMAIN, or no MX and no A/AAAA: bounce
+				 * (5.1.2) */
+	QUEUE_DNS_NULLMX,	/* "MX 0 ." (RFC 7505 3): bounce at once
+				 * (5.1.10) */
+};
+
+struct queue_dns_host {
+	char name[QUEUE_DNS_NAME_MAX];	/* the MX host (or the domain for the
+					 * A/AAAA fallback) */
+	unsigned pref;			/* MX preference (0 for a fallback) */
+	struct sockaddr_storage addr[QUEUE_DNS_ADDRS_MAX]; /* port 0: the
+					 * caller sets 25 or its own */
+	socklen_t addr_len[QUEUE_DNS_ADDRS_MAX];
+	size_t n_addr;			/* 0: the host did not resolve (TEMP
+					 * or PERM for this host only: try the
+					 * next) */
+};
+
+/* The answer for one domain.  Hosts are sorted by preference, hosts of
+ * equal preference in random order (RFC 5321 5.1). */
+struct queue_dns_route {
+	enum queue_dns_status status;
+	char why[160];			/* for logs and DSNs when not OK */
+	struct queue_dns_host hosts[QUEUE_DNS_HOSTS_MAX];
+	size_t n_hosts;
+};
+
+struct queue_dns;
+
+/* queue_dns_new: a resolver on loop.  servers: NULL for the system's
+ * (/etc/resolv.conf), or "127.0.0.1:5353,[::1]:53" (tests; config key
+ * queued.resolver).  timeout_ms per query try.  NULL with *why set. */
+struct queue_dns *queue_dns_new(struct ev_loop *loop, const char *servers,
+    unsigned timeout_ms, const char **why);
+void queue_dns_free(struct queue_dns **dns);
+
+/* queue_dns_route: look up where mail for domain goes: MX, then the A
+ * and AAAA of every MX host (or of the domain when it has no MX), and
+ * call cb once, from the loop, never from inside this call.  route is
+ * valid only during cb.  A domain literal ("[192.0.2.1]") is answered
+ * without a query.  Returns 0, or -1 if the lookup could not start (cb
+ * is then not called). */
+typedef void queue_dns_cb(void *arg, const struct queue_dns_route *route);
+int queue_dns_route(struct queue_dns *dns, const char *domain,
+    queue_dns_cb *cb, void *arg);
+
+/* queue_dns_order: the pure part of the above, for tests: sort hosts
+ * by pref, shuffle each run of equal pref with rnd (a random source:
+ * returns a value in [0, n)), detect a null MX.  Returns the status
+ * (QUEUE_DNS_OK or QUEUE_DNS_NULLMX). */
+enum queue_dns_status queue_dns_order(struct queue_dns_host *hosts,
+    size_t n, uint32_t (*rnd)(void *arg, uint32_t n), void *rnd_arg);
+
+#endif
