@@ -212,13 +212,47 @@ ds_month(struct dscan *d, int *month)
 	return -1;
 }
 
+static int
+month_len(int y, int m)
+{
+	static const int d[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : d[m - 1];
+}
+
+/* hh:mm[:ss] */
+static int
+ds_time(struct dscan *d, int *hh, int *mm, int *ss)
+{
+	*ss = 0;
+	if (ds_num(d, 1, 2, hh) < 0)
+		return -1;
+	ds_cfws(d);
+	if (d->i >= d->s.n || d->s.p[d->i] != ':')
+		return -1;
+	d->i++;
+	if (ds_num(d, 1, 2, mm) < 0)
+		return -1;
+	ds_cfws(d);
+	if (d->i < d->s.n && d->s.p[d->i] == ':') {
+		d->i++;
+		if (ds_num(d, 1, 2, ss) < 0)
+			return -1;
+	}
+	if (*hh > 23 || *mm > 59 || *ss > 60)
+		return -1;
+	return 0;
+}
+
 int
 imt_sent_date(struct span s, int64_t *utc_out, int64_t *days_out)
 {
 	struct dscan d = { s, 0 };
 	struct imap_date dt;
 	const uint8_t *w;
-	int day, year, hh, mm, ss = 0, zone, k;
+	int day, year, hh, mm, ss, zone, k;
 	size_t save;
 
 	/* [day-of-week ","] */
@@ -240,25 +274,17 @@ imt_sent_date(struct span s, int64_t *utc_out, int64_t *days_out)
 		year += year < 50 ? 2000 : 1900;
 	else if (k == 3)
 		year += 1900;
-	if (ds_num(&d, 1, 2, &hh) < 0)
-		return 0;
-	ds_cfws(&d);
-	if (d.i >= s.n || s.p[d.i] != ':')
-		return 0;
-	d.i++;
-	if (ds_num(&d, 1, 2, &mm) < 0)
-		return 0;
-	ds_cfws(&d);
-	if (d.i < s.n && s.p[d.i] == ':') {
-		d.i++;
-		if (ds_num(&d, 1, 2, &ss) < 0)
-			return 0;
-	}
-	if (ds_zone(&d, &zone) != 0 || hh > 23 || mm > 59 || ss > 60)
-		return 0;
+	/* RFC 5256 2.2: an invalid time is 00:00:00, an invalid zone
+	 * UTC; the date alone decides SEARCH's SENT* keys */
+	if (ds_time(&d, &hh, &mm, &ss) != 0) {
+		hh = mm = ss = 0;
+		zone = 0;
+	} else if (ds_zone(&d, &zone) != 0)
+		zone = 0;
 	dt.year = year;
 	dt.day = day;
-	if (day < 1 || day > 31 || year < 1900 || year > 9999)
+	if (day < 1 || year < 1900 || year > 9999 ||
+	    day > month_len(year, dt.month))
 		return 0;
 	*days_out = imap_date_days(&dt);
 	*utc_out = *days_out * 86400 + hh * 3600 + mm * 60 + ss -

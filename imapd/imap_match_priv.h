@@ -66,6 +66,11 @@ int imt_read_header_field(struct imt_msg *t, const char *name,
  */
 int imt_sent_date(struct span s, int64_t *utc_out, int64_t *days_out);
 
+/* imt_sent_time: the sent date of RFC 5256 2.2 (unix seconds, UTC),
+ * the internal date when the Date field is missing or does not parse;
+ * 0, or -1 on a read error. */
+int imt_sent_time(struct imt_msg *t, int64_t *out);
+
 /* floor division for day numbers of negative times */
 static inline int64_t
 imt_days_of(int64_t t)
