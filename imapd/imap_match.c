@@ -474,6 +474,15 @@ flag_key(const struct imap_match_ctx *c, const struct imap_match_msg *msg,
 	}
 }
 
+/* now - secs without overflow (any uint64 the parser passes) */
+static int64_t
+age_target(int64_t now, uint64_t secs)
+{
+	if (secs > (uint64_t)1 << 62 || now < INT64_MIN / 2)
+		return INT64_MIN;
+	return now - (int64_t)secs;
+}
+
 static int
 key_match(const struct imap_match_ctx *c, struct imt_msg *t,
     const struct imap_snode *n)
@@ -508,9 +517,9 @@ key_match(const struct imap_match_ctx *c, struct imt_msg *t,
 		return date_key(days, n->key, &n->date);
 	case IMAP_SK_OLDER:
 		/* RFC 5032 3: less recent than or equal to now - n */
-		return m->internaldate <= c->now - (int64_t)n->num;
+		return m->internaldate <= age_target(c->now, n->num);
 	case IMAP_SK_YOUNGER:
-		return m->internaldate >= c->now - (int64_t)n->num;
+		return m->internaldate >= age_target(c->now, n->num);
 	case IMAP_SK_MODSEQ:
 		/* RFC 7162 3.1.5: no per-flag modseq is kept, so the
 		 * entry name and type are ignored (the message's MODSEQ

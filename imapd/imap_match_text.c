@@ -772,6 +772,52 @@ env_key(struct imt_msg *t, const struct imap_snode *n, struct finder *f)
 	return rc < 0 ? -1 : f->found;
 }
 
+/*
+ * HEADER of a field the envelope holds raw (Subject, Date, Message-ID,
+ * In-Reply-To) is answered from the blob without opening the file, so
+ * that "HEADER Message-ID <...>" on a big mailbox reads no file.  An
+ * empty value (the blob drops a value when its string space is full)
+ * or one near MSGCACHE_MAX_HEADER (cut) sends it to the file.  -2: ask
+ * the file.  XXX: the blob keeps only the first of a repeated field, so
+ * a second Subject: (malformed, RFC 5322 3.6 allows one) is not
+ * searched.
+ */
+static int
+header_from_env(struct imt_msg *t, const struct imap_snode *n,
+    struct finder *f)
+{
+	const struct msgcache_env *env;
+	struct span v;
+	struct buf dec;
+	int nil, rc;
+
+	if (span_eq_ci(n->field, "Subject"))
+		rc = 0;
+	else if (span_eq_ci(n->field, "Date"))
+		rc = 1;
+	else if (span_eq_ci(n->field, "Message-ID"))
+		rc = 2;
+	else if (span_eq_ci(n->field, "In-Reply-To"))
+		rc = 3;
+	else
+		return -2;
+	if (imt_msg_env(t, &env) != 1)
+		return -2;
+	v = rc == 0 ? env->subject : rc == 1 ? env->date : rc == 2 ?
+	    env->message_id : env->in_reply_to;
+	nil = rc == 0 ? env->subject_nil : rc == 1 ? env->date_nil :
+	    rc == 2 ? env->message_id_nil : env->in_reply_to_nil;
+	if (nil)
+		return 0;	/* no such field */
+	if (v.n == 0 || v.n + 1024 >= MSGCACHE_MAX_HEADER)
+		return -2;
+	buf_init(&dec, v.n + 16, SIZE_MAX / 2);
+	rc = rfc2047_decode(v, &dec) != 0 ? -1 : finder_text(f,
+	    buf_view(&dec));
+	buf_fini(&dec);
+	return rc < 0 ? -1 : f->found;
+}
+
 int
 imt_text_key(struct imt_msg *t, const struct imap_snode *n)
 {
@@ -792,6 +838,8 @@ imt_text_key(struct imt_msg *t, const struct imap_snode *n)
 	finder_init(&f, buf_view(&needle));
 	switch (n->key) {
 	case IMAP_SK_HEADER:
+		if ((rc = header_from_env(t, n, &f)) != -2)
+			break;
 		rc = msgcache_part(t->blob, 0, &top) != 0 ? -1 :
 		    search_header(t, &top, n->field.p != NULL ? n->field :
 		    span_make("", 0), &f, &seen);

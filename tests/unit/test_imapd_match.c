@@ -418,6 +418,8 @@ test_sizes_dates(void **state)
 	S("YOUNGER 100", "5");
 	S("YOUNGER 99", "");
 	S("YOUNGER 400000", "1 2 3 5");
+	S("OLDER 4294967295", "");
+	S("YOUNGER 4294967295", "1 2 3 4 5");
 	S("MODSEQ 9", "2 3");
 	S("MODSEQ \"/flags/\\\\Seen\" all 5", "1 2 3");
 }
@@ -536,7 +538,13 @@ test_read_error(void **state)
 	box[0].fail_read = 1;
 	/* keys the blob or index answer read nothing */
 	S("SEEN FROM john", "1");
+	/* HEADER of a field the envelope holds raw: from the blob */
+	S("HEADER Message-ID m1@EXAMPLE", "1");
+	S("HEADER subject \"café meeting\"", "1");
+	S("HEADER In-Reply-To \"\"", "");
+	S("HEADER Date \"23:30:00 -0500\"", "1");
 	assert_string_equal(search("BODY world"), "ERR");
+	assert_string_equal(search("HEADER X-Priority 1"), "ERR");
 	box[0].fail_read = 0;
 	box[3].fail_read = 1;
 	S("UNSEEN FLAGGED", "2");
