@@ -472,8 +472,15 @@ ds_feed(struct dstream *d, struct span s)
 		uint8_t c = s.p[i];
 
 		if (d->enc == ENC_B64) {
+			if (c == '=') {
+				/* padding ends a quantum: a part made of
+				 * several base64 runs stays aligned */
+				d->bits = 0;
+				d->nbits = 0;
+				continue;
+			}
 			if ((v = b64_val(c)) < 0)
-				continue;	/* line ends, "=", junk */
+				continue;	/* line ends, junk */
 			d->bits = d->bits << 6 | (uint32_t)v;
 			d->nbits += 6;
 			if (d->nbits >= 8) {
@@ -623,6 +630,31 @@ scan_header(struct imt_msg *t, uint64_t off, uint64_t end, field_fn fn,
 
 /* ---- the keys ---- */
 
+/*
+ * Header values are searched unfolded, with every run of white space
+ * (the fold's, tabs, doubled blanks, also inside decoded words) made
+ * one space: "SUBJECT \"a b\"" finds "a\t b".  Only b->data[0..upto)
+ * is touched (TEXT keeps the line end it puts after each field).
+ */
+static void
+ws_collapse(struct buf *b, size_t upto)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < upto; i++) {
+		uint8_t c = b->data[i];
+
+		if (c == '\t' || c == '\r' || c == '\n')
+			c = ' ';
+		if (c == ' ' && o > 0 && b->data[o - 1] == ' ')
+			continue;
+		b->data[o++] = c;
+	}
+	memmove(b->data + o, b->data + upto, b->len - upto);
+	b->len = o + (b->len - upto);
+	b->data[b->len] = 0;
+}
+
 struct hdr_search {
 	const char *only;		/* NULL: every field (TEXT, BODY) */
 	struct span only_s;
@@ -649,6 +681,7 @@ hdr_field(void *arg, struct span name, struct span value)
 		return -1;
 	if (h->only == NULL && buf_addstr(&h->dec, "\n") != 0)
 		return -1;
+	ws_collapse(&h->dec, h->only == NULL ? h->dec.len - 1 : h->dec.len);
 	if (finder_text(h->f, buf_view(&h->dec)) != 0)
 		return -1;
 	/* HEADER with "" matches a message that has the field at all */
@@ -767,7 +800,8 @@ env_key(struct imt_msg *t, const struct imap_snode *n, struct finder *f)
 		break;
 	}
 	if (rc == 0)
-		rc = finder_text(f, buf_view(&text));
+		rc = (ws_collapse(&text, text.len), finder_text(f,
+		    buf_view(&text)));
 	buf_fini(&text);
 	return rc < 0 ? -1 : f->found;
 }
@@ -812,8 +846,8 @@ header_from_env(struct imt_msg *t, const struct imap_snode *n,
 	if (v.n == 0 || v.n + 1024 >= MSGCACHE_MAX_HEADER)
 		return -2;
 	buf_init(&dec, v.n + 16, SIZE_MAX / 2);
-	rc = rfc2047_decode(v, &dec) != 0 ? -1 : finder_text(f,
-	    buf_view(&dec));
+	rc = rfc2047_decode(v, &dec) != 0 ? -1 : (ws_collapse(&dec, dec.len),
+	    finder_text(f, buf_view(&dec)));
 	buf_fini(&dec);
 	return rc < 0 ? -1 : f->found;
 }
@@ -835,6 +869,10 @@ imt_text_key(struct imt_msg *t, const struct imap_snode *n)
 		buf_fini(&needle);
 		return -1;
 	}
+	/* header text is compared with its white space runs made one
+	 * space, and so is the string for a header key */
+	if (n->key != IMAP_SK_BODY && n->key != IMAP_SK_TEXT)
+		ws_collapse(&needle, needle.len);
 	finder_init(&f, buf_view(&needle));
 	switch (n->key) {
 	case IMAP_SK_HEADER:

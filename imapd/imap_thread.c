@@ -372,10 +372,21 @@ preorder(const struct thr *t, uint32_t r, uint32_t **out, size_t *cap)
 /* ---- REFERENCES (RFC 5256 3) ---- */
 
 /* (1) links from Message-ID, References and In-Reply-To */
+static int
+cmp_seq(const void *pa, const void *pb, void *arg)
+{
+	const struct thr *t = arg;
+	uint32_t a = t->info[*(const uint32_t *)pa].seq,
+	    b = t->info[*(const uint32_t *)pb].seq;
+
+	return a < b ? -1 : a > b;
+}
+
 static void
 refs_link(struct thr *t)
 {
-	size_t i, k, cap = 64;
+	size_t i, j, k, cap = 64;
+	uint32_t *order;
 
 	while (cap < 2 * (t->n + t->n_ids) + 2)
 		cap *= 2;
@@ -387,8 +398,7 @@ refs_link(struct thr *t)
 		node_new(t, (uint32_t)i);
 	/* an id belongs to the first message (lowest sequence number) that
 	 * has it; later ones and those without one get a unique id, i.e.
-	 * are in no table slot.  Callers give messages in sequence order;
-	 * sort them anyway. */
+	 * are in no table slot. */
 	for (i = 0; i < t->n; i++) {
 		struct tmsg_info *in = &t->info[i];
 		struct tslot *s;
@@ -403,8 +413,13 @@ refs_link(struct thr *t)
 		} else if (t->info[s->node].seq > in->seq)
 			s->node = (uint32_t)i;
 	}
-	for (i = 0; i < t->n; i++) {
-		const struct tmsg_info *in = &t->info[i];
+	/* messages in sequence order, as the RFC walks them */
+	order = xreallocarray(NULL, t->n, sizeof(*order));
+	for (i = 0; i < t->n; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, t->n, sizeof(*order), cmp_seq, t);
+	for (j = 0; j < t->n; j++) {
+		const struct tmsg_info *in = &t->info[order[j]];
 		uint32_t prev = NONE, cur;
 
 		/* (1.A) each reference the parent of the next one; an
@@ -418,12 +433,14 @@ refs_link(struct thr *t)
 			prev = cur;
 		}
 		/* (1.B) the last reference is the message's parent */
-		if (prev != NONE && t->nodes[i].parent == prev)
+		if (prev != NONE && t->nodes[order[j]].parent == prev)
 			continue;
+		i = order[j];
 		unlink_node(t, (uint32_t)i);
 		if (prev != NONE && !would_loop(t, prev, (uint32_t)i))
 			add_child(t, prev, (uint32_t)i);
 	}
+	xfree(&order);
 }
 
 /* replace nd in its parent's children by its own children */

@@ -165,6 +165,16 @@ test_rfc_example(void **state)
 	REFS("(2)(3 6 (4 23)(44 7 96))");
 	assert_string_equal(thread(IMAP_THREAD_REFERENCES, 1),
 	    "(200)(300 600 (400 2300)(4400 700 9600))");
+	/* the same, handed over in another order */
+	{
+		struct imap_sort_msg tmp[MAXM];
+		size_t i;
+
+		for (i = 0; i < nbox; i++)
+			tmp[i] = smsgs[nbox - 1 - i];
+		memcpy(smsgs, tmp, nbox * sizeof(tmp[0]));
+		REFS("(2)(3 6 (4 23)(44 7 96))");
+	}
 	clear();
 	/* "((3)(5))": siblings under a parent that is not there */
 	add(3, 1, "Message-ID: <a@x>\nSubject: one\nReferences: <gone@x>\n");
