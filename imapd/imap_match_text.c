@@ -330,7 +330,9 @@ cs_piece(struct cstream *cs, struct span s)
  * multi-byte character is never split (ISO-2022-JP and the like shift
  * back at each line end).  XXX: a line longer than CS_LINE_MAX is cut
  * there, which can split a multi-byte character of a stateful or
- * double-byte charset; single-byte charsets are unaffected.
+ * double-byte charset; single-byte charsets are unaffected.  XXX: text
+ * in UTF-16 or UTF-32 (rare in mail, which must be 7- or 8-bit text)
+ * is cut at 0x0A bytes inside characters and then searched raw.
  */
 static int
 cs_feed(struct cstream *cs, struct span s)

@@ -555,6 +555,17 @@ test_read_error(void **state)
 	box[1].reads = 0;
 	S("SEEN OR FLAGGED DRAFT", "");
 	assert_int_equal(box[1].reads, 0);
+	/* header keys the blob answers read no file */
+	S("FROM \"greek sender\" SUBJECT multipart SENTON 1-Mar-2026", "2");
+	assert_int_equal(box[1].reads, 0);
+	/* a corrupt blob: the header is parsed from the file instead */
+	box[0].blob.data[box[0].blob.len / 2] ^= 0x55;
+	S("FROM john SUBJECT \"café\"", "1");
+	assert_true(box[0].reads > 0);
+	box[0].fail_read = 1;
+	assert_string_equal(search("FROM john"), "ERR");
+	box[0].fail_read = 0;
+	box[0].blob.data[box[0].blob.len / 2] ^= 0x55;
 }
 
 static void
