@@ -1,6 +1,6 @@
 /* libFuzzer target for SEARCH text keys, sent dates, base subjects, SORT and THREAD over arbitrary messages: no crash, and results keep their shape. */
 /* SPDX-License-Identifier: ISC */
-/* fuzz-sources: imapd/imap_args.c imapd/imap_parse.c imapd/imap_search.c imapd/imap_seq.c imapd/imap_match.c imapd/imap_match_text.c imapd/imap_sort.c imapd/imap_thread.c */
+/* fuzz-sources: imapd/imap_args.c imapd/imap_parse.c imapd/imap_search.c imapd/imap_seq.c imapd/imap_match.c imapd/imap_match_text.c imapd/imap_match_fold.c imapd/imap_sort.c imapd/imap_thread.c */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
