@@ -127,6 +127,11 @@ enum imap_thread_alg {
 	IMAP_THREAD_ORDEREDSUBJECT = 0, IMAP_THREAD_REFERENCES,
 };
 
+/* imap_thread_alg_parse: the thread-alg atom (any case); 0, or -1 for
+ * an algorithm we do not have (RFC 5256: answer BAD). */
+int imap_thread_alg_parse(const struct imap_arg *a,
+    enum imap_thread_alg *out) __attribute__((warn_unused_result));
+
 /* imap_thread: thread msgs[0..n) and append the thread-list response
  * data ("(2)(3 6 (4 23)(44 7 96))") to out, with sequence numbers or
  * (uid 1) UIDs.  References and Message-ID not in the blob are read

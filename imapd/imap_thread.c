@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/xmem.h"
+#include "imapd/imap_args.h"
 #include "imapd/imap_match_priv.h"
 
 #define NONE UINT32_MAX
@@ -767,6 +768,20 @@ render(const struct thr *t, struct buf *out)
 	}
 	xfree(&stack);
 	return rc;
+}
+
+int
+imap_thread_alg_parse(const struct imap_arg *a, enum imap_thread_alg *out)
+{
+	if (a == NULL || a->type != IMAP_ARG_ATOM)
+		return -1;
+	if (imap_arg_atom_is(a, "REFERENCES"))
+		*out = IMAP_THREAD_REFERENCES;
+	else if (imap_arg_atom_is(a, "ORDEREDSUBJECT"))
+		*out = IMAP_THREAD_ORDEREDSUBJECT;
+	else
+		return -1;
+	return 0;
 }
 
 int
