@@ -499,7 +499,8 @@ ds_flush(struct dstream *d)
 
 /* a part's body bytes through decoding into the finder; 0 or -1 */
 int
-imt_scan_body(struct imt_msg *t, const struct msgcache_part *p, struct imt_finder *f)
+imt_scan_body(struct imt_msg *t, const struct msgcache_part *p,
+    struct imt_finder *f)
 {
 	struct span cur = p->params, name, val, charset = { NULL, 0 };
 	struct cstream cs;

@@ -45,8 +45,9 @@ uint32_t imt_fold_cp(uint32_t cp);
 
 /*
  * imt_finder: a substring search over a stream.  The folded text
- * passes through a window of the last needle-1 bytes plus one chunk, so a match that straddles two reads is found and
- * memory stays at about IMT_CHUNK * 3 whatever the message size.
+ * passes through a window of the last needle-1 bytes plus one chunk,
+ * so a match that straddles two reads is found and memory stays at
+ * about IMT_CHUNK * 3 whatever the message size.
  */
 struct imt_finder {
 	struct span needle;		/* folded */
