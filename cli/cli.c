@@ -47,6 +47,13 @@ const struct cli_cmd cli_cmds[] = {
 	    "dkim show DOMAIN [--selector S]\n"
 	    "dkim sign DOMAIN [--selector S] [--time T] < MESSAGE" },
 	{ "dns", cmd_dns, NULL, "dns DOMAIN" },
+	{ "queue", cmd_queue, NULL,
+	    "queue list\n"
+	    "queue show ID\n"
+	    "queue flush [ID]\n"
+	    "queue delete ID\n"
+	    "queue hold ID\n"
+	    "queue release ID" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/peer.h"
 #include "common/xmem.h"
+#include "smtpd/queue_admin.h"
 #include "smtpd/queue_commit.h"
 #include "smtpd/queue_sched.h"
 #include "smtpd/queue_server.h"
@@ -27,6 +28,7 @@ struct queued {
 	struct queue_spool sp;
 	struct queue_server *srv;
 	struct queue_sched *sched;
+	struct queue_admin *admin;	/* spool/admin.sock: letterbox queue */
 	struct ev_loop *loop;
 	int idle_parts;		/* server and scheduler, once stopping */
 };
@@ -202,6 +204,9 @@ main(int argc, char **argv)
 	q.sched = queued_sched_new(&q, status_fd);
 	queue_server_on_queued(q.srv, queued_on_queued, &q);
 	queue_server_listen(q.srv, fds[0], &peers);
+	if ((q.admin = queue_admin_new(q.loop, q.sp.spool_fd, q.sched,
+	    &why)) == NULL)
+		log_err_errno("event=admin-unavailable reason=\"%s\"", why);
 
 	ev_signal_init(&sig_term, queued_sigterm_cb, SIGTERM);
 	ev_signal_init(&sig_int, queued_sigterm_cb, SIGINT);
@@ -221,6 +226,7 @@ main(int argc, char **argv)
 	daemon_ready(&q.ctx);
 	ev_run(q.loop, 0);
 
+	queue_admin_free(&q.admin);
 	queue_server_free(&q.srv);
 	queue_sched_free(&q.sched);
 	queue_spool_close(&q.sp);

@@ -17,6 +17,7 @@
 #include "common/ipcc.h"
 #include "common/log.h"
 #include "common/xmem.h"
+#include "smtpd/queue_admin.h"
 #include "smtpd/queue_sched_priv.h"
 
 #define QUEUE_SCHED_ADDR_MAX 512
@@ -219,7 +220,7 @@ queue_sched_arm(struct queue_msg *m)
 
 	ev_timer_stop(m->qs->loop, &m->timer);
 	m->st = QM_IDLE;
-	if (m->qs->stopping)
+	if (m->qs->stopping || m->held)
 		return;
 	for (i = 0; i < m->status.n; i++) {
 		const struct queue_rcpt_status *r = &m->status.rcpts[i];
@@ -261,6 +262,7 @@ queue_sched_add(struct queue_sched *qs, const char *id)
 	}
 	if (queue_deliver_report(m))
 		return;
+	m->held = queue_sched_is_held(qs, id);
 	queue_sched_arm(m);
 }
 
