@@ -206,6 +206,10 @@ static const struct cfg_key cfg_keys[] = {
 	    SEC, DAY, NULL, "1h" },
 	{ CFG_S_QUEUED, "lifetime", CFG_T_DUR_S, G(queued.lifetime_s), 0,
 	    SEC, 30 * DAY, NULL, "5d" },
+	/* RFC 3464 "delayed" DSN for mail still queued after this (the
+	 * customary 4 hours); 0 sends none */
+	{ CFG_S_QUEUED, "delay_warning", CFG_T_DUR_S,
+	    G(queued.delay_warning_s), 0, 0, 30 * DAY, NULL, "4h" },
 	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
 	    NULL, "yes" },
 

@@ -125,6 +125,7 @@ struct cfg {
 		unsigned retry_min_ms;		/* first retry after, 1m */
 		unsigned retry_max_ms;		/* retries at most this far apart, 1h */
 		unsigned lifetime_s;		/* then it bounces, 5d */
+		unsigned delay_warning_s;	/* delay DSN after, 4h; 0 off */
 		int deliver;			/* no: accept and hold, yes */
 	} queued;
 

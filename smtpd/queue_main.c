@@ -94,6 +94,7 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.retry_min_ms = cfg->queued.retry_min_ms;
 	o.retry_max_ms = cfg->queued.retry_max_ms;
 	o.lifetime_s = cfg->queued.lifetime_s;
+	o.delay_warning_s = cfg->queued.delay_warning_s;
 	o.lmtp_timeout_s = 300.;
 	s = queue_sched_new(q->loop, &q->sp, status_fd, authd, &o);
 	free(path);
