@@ -9,6 +9,7 @@
 
 #include <ev.h>
 
+#include "common/authsess.h"
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/net.h"
@@ -19,6 +20,9 @@ struct cio;
 struct ipcc;
 struct tlsw;
 struct mailidx;
+
+/* Decoded SASL bytes per client line or challenge. */
+#define POP3_SASL_MAX 1536
 
 /* The process: one per pop3d worker. */
 struct pop3d {
@@ -31,8 +35,7 @@ struct pop3d {
 	unsigned n_sessions;
 	struct pop3_sess *sessions;	/* every open session */
 	int stopping;
-	char mechs[128];		/* SASL mechanisms from authd, or "" */
-	int mechs_asked;
+	struct authsess_mechs mechs;	/* SASL mechanisms from authd */
 };
 
 enum pop3_state {
@@ -85,8 +88,7 @@ struct pop3_sess {
 
 	enum pop3_wait wait;
 	uint64_t wait_reqid;
-	uint64_t sasl_sid;
-	char sasl_mech[24];
+	struct authsess auth;		/* authd: PASS, AUTH */
 
 	struct pop3_drop drop;
 	int have_drop;

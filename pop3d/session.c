@@ -237,6 +237,7 @@ pop3_sess_new(struct pop3d *d, int fd, const struct sockaddr *peer,
 	s->kind = kind;
 	s->retr_fd = -1;
 	s->drop.lock_fd = -1;
+	authsess_init(&s->auth, d->authd, "pop3", POP3_SASL_MAX);
 	memcpy(&s->peer, peer, peer_len);
 	s->peer_len = peer_len;
 	net_peer_str(peer, s->ip, sizeof(s->ip));
@@ -271,9 +272,7 @@ pop3_sess_free(struct pop3_sess *s)
 {
 	struct pop3d *d = s->d;
 
-	if (s->wait == POP3_W_PASS || s->wait == POP3_W_SASL)
-		ipcc_cancel(d->authd, s->wait_reqid);
-	pop3_auth_abort(s);
+	authsess_cancel(&s->auth);	/* a pending PASS or AUTH, a SASL exchange */
 	pop3_retr_stop(s);
 	/* SECURITY: a dropped connection never reaches UPDATE: nothing is
 	 * deleted (RFC 1939 6). */
