@@ -174,6 +174,24 @@ authsess_check(struct authsess *a, struct span user, struct span password,
 }
 
 enum authsess_send
+authsess_apop(struct authsess *a, struct span user, const char *timestamp,
+    struct span digest, const char *ip, authsess_fn *fn, void *arg,
+    uint64_t *reqid_out)
+{
+	struct ipc_msg m;
+	int ok;
+
+	BUG_ON(a->reqid != 0);
+	a->fn = fn;
+	a->arg = arg;
+	ipc_msg_init(&m, IPC_AUTH_APOP, 0);
+	ok = ipc_put_str(&m, user) == 0 && ipc_put_cstr(&m, timestamp) == 0 &&
+	    ipc_put_str(&m, digest) == 0 &&
+	    ipc_put_cstr(&m, a->service) == 0 && ipc_put_cstr(&m, ip) == 0;
+	return send_req(a, &m, ok, reqid_out);
+}
+
+enum authsess_send
 authsess_sasl_start(struct authsess *a, struct span mech, int has_initial,
     struct span initial_b64, const char *ip, authsess_fn *fn, void *arg,
     uint64_t *reqid_out)

@@ -134,6 +134,18 @@ enum authsess_send authsess_check(struct authsess *a, struct span user,
     uint64_t *reqid_out) __attribute__((warn_unused_result));
 
 /*
+ * authsess_apop: IPC_AUTH_APOP (RFC 1939 7): is digest (the client's 32
+ * hex digits) MD5(timestamp || user's APOP secret)?  timestamp is the
+ * one the daemon's greeting carried, "<" and ">" included.  Answers OK,
+ * FAIL (also: the user has no APOP secret) or TEMPFAIL, like
+ * authsess_check.
+ */
+enum authsess_send authsess_apop(struct authsess *a, struct span user,
+    const char *timestamp, struct span digest, const char *ip,
+    authsess_fn *fn, void *arg, uint64_t *reqid_out)
+    __attribute__((warn_unused_result));
+
+/*
  * authsess_sasl_start: IPC_AUTH_SASL_START for mechanism mech (check it
  * with authsess_mech_listed first), with the client's initial response
  * (base64, "=" for an empty one) if has_initial.  Answers CHALLENGE, OK,

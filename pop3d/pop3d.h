@@ -21,6 +21,9 @@ struct ipcc;
 struct tlsw;
 struct mailidx;
 
+/* The APOP timestamp: "<pid.random.time@" hostname ">" */
+#define POP3_APOP_TS_MAX 320
+
 /* Decoded SASL bytes per client line or challenge. */
 #define POP3_SASL_MAX 1536
 
@@ -85,6 +88,7 @@ struct pop3_sess {
 	ev_tstamp started;
 	char user_arg[POP3_ARG_MAX + 1];/* USER's name, "" if none */
 	char user[320];			/* authenticated address */
+	char apop_ts[POP3_APOP_TS_MAX];	/* the greeting's, "" if none */
 
 	enum pop3_wait wait;
 	uint64_t wait_reqid;
@@ -131,6 +135,10 @@ void pop3_cmd_capa(struct pop3_sess *s, const struct pop3_cmd *c);
 void pop3_auth_line(struct pop3_sess *s, struct span line);
 void pop3_auth_abort(struct pop3_sess *s);
 void pop3_auth_fetch_mechs(struct pop3d *d);
+/* pop3_apop_timestamp: "<pid.rnd.now@hostname>" (RFC 1939 7) into out;
+ * -1 if longer than outsz. */
+int pop3_apop_timestamp(char *out, size_t outsz, long pid, uint64_t rnd,
+    long long now, const char *hostname);
 
 /* sess_trans.c: STAT LIST RETR DELE NOOP RSET TOP UIDL QUIT */
 void pop3_cmd_stat(struct pop3_sess *s, const struct pop3_cmd *c);

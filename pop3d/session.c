@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "common/cio.h"
 #include "common/ipcc.h"
@@ -262,8 +265,20 @@ pop3_sess_new(struct pop3d *d, int fd, const struct sockaddr *peer,
 		pop3_close(s, "stopping");
 		return;
 	}
-	/* No APOP timestamp: authd keeps no plaintext-equivalent secrets. */
-	pop3_ok(s, "Letterbox POP3 ready");
+	/* RFC 1939 7: the timestamp only when APOP is on (pop3d.apop) */
+	if (d->cfg->pop3d.apop) {
+		uint64_t rnd;
+
+		randombytes_buf(&rnd, sizeof(rnd));
+		if (pop3_apop_timestamp(s->apop_ts, sizeof(s->apop_ts),
+		    (long)getpid(), rnd, (long long)time(NULL),
+		    d->cfg->hostname) < 0)
+			s->apop_ts[0] = '\0';	/* absurd hostname: no APOP */
+	}
+	if (s->apop_ts[0] != '\0')
+		pop3_ok(s, "Letterbox POP3 ready %s", s->apop_ts);
+	else
+		pop3_ok(s, "Letterbox POP3 ready");
 	pop3_auth_fetch_mechs(d);
 }
 
