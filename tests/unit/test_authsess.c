@@ -302,6 +302,24 @@ fake_on_msg(struct ipc_conn *c, const struct ipc_hdr *h, struct span p,
 		assert_int_equal(ipc_get_u64(&r, &F.sid), 0);
 		F.aborts++;
 		break;
+	case IPC_AUTH_APOP: {
+		struct span ts, digest;
+
+		assert_int_equal(ipc_get_str(&r, &user, 320), 0);
+		assert_int_equal(ipc_get_str(&r, &ts, 64), 0);
+		assert_int_equal(ipc_get_str(&r, &digest, 64), 0);
+		assert_int_equal(ipc_get_cstr(&r, F.service,
+		    sizeof(F.service)), 0);
+		assert_int_equal(ipc_get_cstr(&r, ip, sizeof(ip)), 0);
+		assert_int_equal(ipc_get_end(&r), 0);
+		memcpy(F.got, ts.p, ts.n);
+		F.got_n = ts.n;
+		if (span_eq(digest, "c4c9334bac560ecc979e58001b3e22fb"))
+			reply(IPC_AUTH_OK, h->reqid, 0, "u@example.org");
+		else
+			reply(IPC_AUTH_FAIL, h->reqid, 0, "no");
+		break;
+	}
 	case IPC_AUTH_SASL_MECHS:
 		reply(IPC_AUTH_SASL_MECHLIST, h->reqid, 0, "PLAIN LOGIN");
 		break;
@@ -436,6 +454,30 @@ test_check(void **state)
 }
 
 static void
+test_apop(void **state)
+{
+	struct ipcc *c = ipcc_new(EV_DEFAULT, F.path, 5);
+	struct authsess a;
+	struct got g = { 0 };
+
+	authsess_init(&a, c, "pop3", 64);
+	assert_int_equal(authsess_apop(&a, S("u"), "<1.2@h>",
+	    S("c4c9334bac560ecc979e58001b3e22fb"), "192.0.2.1", got_cb, &g,
+	    NULL), AUTHSESS_SENT);
+	wait_calls(&g, 1);
+	assert_int_equal(g.kind, AUTHSESS_OK);
+	assert_string_equal(F.service, "pop3");
+	assert_int_equal(F.got_n, 7);
+	assert_memory_equal(F.got, "<1.2@h>", 7);
+	assert_int_equal(authsess_apop(&a, S("u"), "<1.2@h>",
+	    S("00000000000000000000000000000000"), "192.0.2.1", got_cb, &g,
+	    NULL), AUTHSESS_SENT);
+	wait_calls(&g, 2);
+	assert_int_equal(g.kind, AUTHSESS_FAIL);
+	ipcc_free(&c);
+}
+
+static void
 test_sasl(void **state)
 {
 	struct ipcc *c = ipcc_new(EV_DEFAULT, F.path, 5);
@@ -562,6 +604,7 @@ main(void)
 		cmocka_unit_test(test_decode_reply),
 		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sasl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apop, setup, teardown),
 		cmocka_unit_test(test_no_authd),
 		cmocka_unit_test_setup_teardown(test_mechs, setup, teardown),
 	};
