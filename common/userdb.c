@@ -268,6 +268,9 @@ userdb_open_dbis(struct userdb *db, const char *path, const char **why)
 			    path);
 		return userdb_fail(why, "%s: %s", path, mdb_strerror(rc));
 	}
+	/* XXX: a read-only handle (authd) on a database made before APOP
+	 * existed sees no secrets until it is reopened, even after the CLI
+	 * has created the table (docs/pop3d.md, known limits). */
 	rc = mdb_dbi_open(txn, "apop", c, &db->apop);
 	if (rc == 0)
 		db->has_apop = 1;

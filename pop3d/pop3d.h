@@ -50,7 +50,7 @@ enum pop3_state {
 
 enum pop3_wait {
 	POP3_W_NONE = 0,
-	POP3_W_PASS,		/* IPC_AUTH_CHECK of USER/PASS */
+	POP3_W_PASS,		/* IPC_AUTH_CHECK of USER/PASS, or APOP */
 	POP3_W_SASL,		/* a SASL step */
 	POP3_W_RETR,		/* streaming a message: waiting to drain */
 };
