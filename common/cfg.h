@@ -144,6 +144,13 @@ struct cfg {
 		unsigned login_delay_s;		/* LOGIN-DELAY, 0: none */
 	} pop3d;
 
+	struct {
+		struct cfg_daemon d;		/* user lb-mail, workers 1 */
+		unsigned timeout_ms;		/* idle, 30m (RFC 9051 5.4) */
+		int plaintext_auth;		/* LOGIN, AUTHENTICATE before
+						 * TLS */
+	} imapd;
+
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;
 };

@@ -1,0 +1,1017 @@
+/* SELECTED: SELECT EXAMINE CLOSE UNSELECT CHECK EXPUNGE FETCH STORE IDLE, and telling other sessions' changes. */
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cio.h"
+#include "common/log.h"
+#include "common/maildir.h"
+#include "common/mailidx.h"
+#include "common/xmem.h"
+#include "imapd/imap_fetchatt.h"
+#include "imapd/imap_seq.h"
+#include "imapd/imapd.h"
+
+#define SEQ_RANGES_MAX 1024	/* comma items in a sequence set */
+#define FETCH_ITEMS_MAX 64
+
+/* ---- the MSN -> UID map ---- */
+
+static void
+sel_push(struct imap_sel *sel, uint32_t uid)
+{
+	if (sel->n == sel->cap) {
+		sel->cap = sel->cap ? sel->cap * 2 : 64;
+		sel->uids = xreallocarray(sel->uids, sel->cap,
+		    sizeof(*sel->uids));
+	}
+	sel->uids[sel->n++] = uid;
+}
+
+/* the MSN of uid, 0 if it is not in the map */
+static uint32_t
+sel_msn(const struct imap_sel *sel, uint32_t uid)
+{
+	uint32_t lo = 0, hi = sel->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (sel->uids[mid] == uid)
+			return mid + 1;
+		if (sel->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+static void
+sel_remove(struct imap_sel *sel, uint32_t msn)
+{
+	memmove(&sel->uids[msn - 1], &sel->uids[msn],
+	    (sel->n - msn) * sizeof(*sel->uids));
+	sel->n--;
+}
+
+static int
+sel_dir(const struct imap_sess *s, const char *name, char *out, size_t outsz)
+{
+	char dir[MAILIDX_NAME_MAX * 3 + 8];
+
+	if (mailidx_folder_dir(name, dir, sizeof(dir)) < 0)
+		return -1;
+	snprintf(out, outsz, "%s%s%s", s->u->root, dir[0] ? "/" : "", dir);
+	return 0;
+}
+
+void
+imap_sel_free(struct imap_sess *s)
+{
+	struct imap_sel *sel = s->sel;
+
+	if (sel == NULL)
+		return;
+	imap_watch_put(s->d, &sel->w_new);
+	imap_watch_put(s->d, &sel->w_cur);
+	free(sel->uids);
+	free(sel);
+	s->sel = NULL;
+	if (s->state == IMAP_S_SELECTED)
+		imap_set_state(s, IMAP_S_AUTH);
+}
+
+/* ---- flags ---- */
+
+static void
+flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
+    uint32_t flags, uint64_t keywords)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+	} sys[] = {
+		{ MAILIDX_F_ANSWERED, "\\Answered" },
+		{ MAILIDX_F_FLAGGED, "\\Flagged" },
+		{ MAILIDX_F_DELETED, "\\Deleted" },
+		{ MAILIDX_F_SEEN, "\\Seen" },
+		{ MAILIDX_F_DRAFT, "\\Draft" },
+	};
+	char kw[256];
+	size_t i;
+	int first = 1;
+
+	(void)!buf_addstr(b, "FLAGS (");
+	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+		if (flags & sys[i].bit) {
+			(void)!buf_addf(b, "%s%s", first ? "" : " ",
+			    sys[i].name);
+			first = 0;
+		}
+	for (i = 0; i < MAILIDX_KEYWORDS; i++)
+		if ((keywords >> i) & 1 &&
+		    mailidx_keyword_name(t, (unsigned)i, kw, sizeof(kw)) == 1) {
+			(void)!buf_addf(b, "%s%s", first ? "" : " ", kw);
+			first = 0;
+		}
+	(void)!buf_addstr(b, ")");
+}
+
+/* ---- telling changes (RFC 9051 7) ---- */
+
+struct upd_ctx {
+	struct imap_sess *s;
+	struct mailidx_txn *t;
+	uint32_t old_uidnext;
+	int allow_expunge;
+	struct buf out;
+};
+
+static int
+upd_new_fn(const struct mailidx_msg *m, void *arg)
+{
+	struct upd_ctx *c = arg;
+
+	sel_push(c->s->sel, m->uid);
+	return 0;
+}
+
+static int
+upd_changed_fn(const struct mailidx_msg *m, void *arg)
+{
+	struct upd_ctx *c = arg;
+	uint32_t msn;
+
+	if (m->uid >= c->old_uidnext ||
+	    (msn = sel_msn(c->s->sel, m->uid)) == 0)
+		return 0;
+	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
+	flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
+	(void)!buf_addstr(&c->out, ")\r\n");
+	return 0;
+}
+
+static int
+upd_vanished_fn(uint32_t uid, void *arg)
+{
+	struct upd_ctx *c = arg;
+	uint32_t msn = sel_msn(c->s->sel, uid);
+
+	if (msn == 0)
+		return 0;
+	sel_remove(c->s->sel, msn);
+	(void)!buf_addf(&c->out, "* %u EXPUNGE\r\n", msn);
+	return 0;
+}
+
+struct rec_ctx {
+	const char *path;
+	uint32_t mbox_id;
+};
+
+static int
+reconcile_fn(struct mailidx_txn *t, void *arg, const char **why)
+{
+	struct rec_ctx *c = arg;
+	int changed = 0;
+
+	return mailidx_reconcile(t, c->path, c->mbox_id, 0, &changed, why);
+}
+
+void
+imap_sel_update(struct imap_sess *s, int allow_expunge)
+{
+	struct imap_sel *sel = s->sel;
+	struct upd_ctx c = { s, NULL, 0, allow_expunge, { 0 } };
+	struct mailidx_mbox mb;
+	char path[PATH_MAX];
+	struct rec_ctx rc;
+	const char *why = NULL;
+	uint32_t n0;
+
+	if (sel == NULL)
+		return;
+	if (sel->changed && sel_dir(s, sel->name, path, sizeof(path)) == 0) {
+		/* files other programs dropped in or removed */
+		rc.path = path;
+		rc.mbox_id = sel->mbox_id;
+		if (mailidx_write(s->u->idx, reconcile_fn, &rc, &why) != 0)
+			log_warn("conn=%s event=reconcile-failed reason=\"%s\"",
+			    s->id, why ? why : "?");
+	}
+	sel->changed = 0;
+	if (mailidx_txn_begin(s->u->idx, 0, &c.t, &why) != 0)
+		return;
+	if (mailidx_mbox_get_id(c.t, sel->mbox_id, &mb) != 1) {
+		/* deleted by another session: RFC 9051 7.1 */
+		mailidx_txn_abort(&c.t);
+		imap_printf(s, "* BYE [NONEXISTENT] The selected mailbox was "
+		    "deleted\r\n");
+		imap_close(s, "mailbox deleted");
+		return;
+	}
+	if (mb.highestmodseq == sel->modseq && mb.uidnext == sel->uidnext) {
+		mailidx_txn_abort(&c.t);
+		return;
+	}
+	buf_init(&c.out, 1024, (size_t)64 << 20);
+	if (allow_expunge)
+		(void)mailidx_vanished(c.t, sel->mbox_id, sel->modseq,
+		    upd_vanished_fn, &c);
+	c.old_uidnext = sel->uidnext;
+	n0 = sel->n;
+	if (mb.uidnext > sel->uidnext)
+		(void)mailidx_msg_range(c.t, sel->mbox_id, sel->uidnext,
+		    UINT32_MAX, upd_new_fn, &c);
+	if (sel->n != n0 || c.out.len > 0)
+		(void)!buf_addf(&c.out, "* %u EXISTS\r\n", sel->n);
+	(void)mailidx_msg_changed(c.t, sel->mbox_id, sel->modseq,
+	    upd_changed_fn, &c);
+	mailidx_txn_abort(&c.t);
+	sel->uidnext = mb.uidnext;
+	/* an expunge not yet told keeps the cursor where it is */
+	if (allow_expunge)
+		sel->modseq = mb.highestmodseq;
+	imap_send(s, c.out.data, c.out.len);
+	buf_fini(&c.out);
+}
+
+void
+imap_notify(struct imapd *d, int wd)
+{
+	struct imap_sess *s;
+
+	for (s = d->sessions; s != NULL; s = s->next) {
+		struct imap_sel *sel = s->sel;
+
+		if (sel == NULL || (wd >= 0 && (sel->w_new == NULL ||
+		    sel->w_new->wd != wd) && (sel->w_cur == NULL ||
+		    sel->w_cur->wd != wd)))
+			continue;
+		sel->changed = 1;
+		/* RFC 2177: IDLE tells changes as they happen */
+		if (s->wait == IMAP_W_IDLE && s->state == IMAP_S_SELECTED)
+			imap_sel_update(s, 1);
+	}
+}
+
+/* ---- SELECT / EXAMINE (RFC 9051 6.3.2) ---- */
+
+struct sel_ctx {
+	struct imap_sel *sel;
+	const char *path;
+	struct mailidx_mbox mb;
+	uint32_t unseen_msn;	/* first unseen, rev1's [UNSEEN n] */
+	uint64_t keywords;
+};
+
+static int
+sel_msg_fn(const struct mailidx_msg *m, void *arg)
+{
+	struct sel_ctx *c = arg;
+
+	sel_push(c->sel, m->uid);
+	if (c->unseen_msn == 0 && !(m->flags & MAILIDX_F_SEEN))
+		c->unseen_msn = c->sel->n;
+	c->keywords |= m->keywords;
+	return 0;
+}
+
+static int
+select_fn(struct mailidx_txn *t, void *arg, const char **why)
+{
+	struct sel_ctx *c = arg;
+	int rc, changed = 0;
+
+	if ((rc = mailidx_mbox_get(t, c->sel->name, &c->mb)) != 1)
+		return rc == 0 ? 1 : -1;
+	if (mailidx_reconcile(t, c->path, c->mb.id, 0, &changed, why) != 0)
+		return -1;
+	return mailidx_mbox_get(t, c->sel->name, &c->mb) == 1 ? 0 : -1;
+}
+
+static void
+select_common(struct imap_sess *s, struct imap_args args, int ro)
+{
+	const char *verb = ro ? "EXAMINE" : "SELECT";
+	char path[PATH_MAX], sub[PATH_MAX + 8], kw[256];
+	struct sel_ctx c;
+	struct mailidx_txn *t;
+	const char *why = NULL;
+	struct buf b;
+	unsigned i;
+	int rc;
+
+	if (imap_args_count(args) != 1) {
+		imap_bad(s, "%s takes a mailbox name", verb);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.sel = xcalloc(1, sizeof(*c.sel));
+	if (imap_mbox_name(s, imap_args_at(args, 0), c.sel->name,
+	    sizeof(c.sel->name)) != 0) {
+		free(c.sel);
+		return;
+	}
+	/* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected */
+	imap_sel_free(s);
+	if (sel_dir(s, c.sel->name, path, sizeof(path)) != 0) {
+		free(c.sel);
+		imap_no(s, "[NONEXISTENT] No such mailbox");
+		return;
+	}
+	c.path = path;
+	rc = mailidx_write(s->u->idx, select_fn, &c, &why);
+	if (rc == 0 && mailidx_txn_begin(s->u->idx, 0, &t, &why) == 0) {
+		rc = mailidx_msg_range(t, c.mb.id, 1, UINT32_MAX, sel_msg_fn,
+		    &c) < 0 ? -1 : 0;
+		buf_init(&b, 256, 64 * 1024);
+		(void)!buf_addstr(&b, "* FLAGS (\\Answered \\Flagged "
+		    "\\Deleted \\Seen \\Draft");
+		for (i = 0; i < MAILIDX_KEYWORDS; i++)
+			if (mailidx_keyword_name(t, i, kw, sizeof(kw)) == 1)
+				(void)!buf_addf(&b, " %s", kw);
+		mailidx_txn_abort(&t);
+	} else {
+		buf_init(&b, 256, 64 * 1024);
+		rc = rc == 0 ? -1 : rc;
+	}
+	if (rc != 0) {
+		buf_fini(&b);
+		free(c.sel->uids);
+		free(c.sel);
+		if (rc == 1)
+			imap_no(s, "[NONEXISTENT] No such mailbox");
+		else
+			imap_no(s, "[SERVERBUG] Cannot read the mailbox");
+		return;
+	}
+	c.sel->mbox_id = c.mb.id;
+	c.sel->readonly = ro;
+	c.sel->uidvalidity = c.mb.uidvalidity;
+	c.sel->uidnext = c.mb.uidnext;
+	c.sel->modseq = c.mb.highestmodseq;
+	s->sel = c.sel;
+	snprintf(sub, sizeof(sub), "%s/new", path);
+	s->sel->w_new = imap_watch_add(s->d, sub);
+	snprintf(sub, sizeof(sub), "%s/cur", path);
+	s->sel->w_cur = imap_watch_add(s->d, sub);
+	imap_set_state(s, IMAP_S_SELECTED);
+	(void)!buf_addstr(&b, ")\r\n");
+	(void)!buf_addf(&b, "* %u EXISTS\r\n* 0 RECENT\r\n", s->sel->n);
+	if (c.unseen_msn != 0)
+		(void)!buf_addf(&b, "* OK [UNSEEN %u] First unseen\r\n",
+		    c.unseen_msn);
+	(void)!buf_addf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
+	    "* OK [UIDNEXT %u] Predicted next UID\r\n",
+	    c.mb.uidvalidity, c.mb.uidnext);
+	(void)!buf_addstr(&b, ro ? "* OK [PERMANENTFLAGS ()] Read-only "
+	    "mailbox\r\n" : "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
+	    "\\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n");
+	imap_send(s, b.data, b.len);
+	buf_fini(&b);
+	imap_ok(s, "[%s] %s completed", ro ? "READ-ONLY" : "READ-WRITE",
+	    verb);
+}
+
+void
+imap_cmd_select(struct imap_sess *s, struct imap_args args, int uid)
+{
+	select_common(s, args, 0);
+}
+
+void
+imap_cmd_examine(struct imap_sess *s, struct imap_args args, int uid)
+{
+	select_common(s, args, 1);
+}
+
+/* ---- EXPUNGE, CLOSE, UNSELECT, CHECK ---- */
+
+struct exp_ctx {
+	struct imap_sess *s;
+	const struct imap_seq *uids;	/* UID EXPUNGE's set, or NULL */
+	struct buf files;		/* "uid\0file\0" of the expunged */
+	uint32_t *gone;
+	size_t n_gone;
+};
+
+static int
+exp_collect_fn(const struct mailidx_msg *m, void *arg)
+{
+	struct exp_ctx *c = arg;
+
+	if (!(m->flags & MAILIDX_F_DELETED) ||
+	    (c->uids != NULL && !imap_seq_contains(c->uids, m->uid)))
+		return 0;
+	if (buf_add(&c->files, &m->uid, sizeof(m->uid)) != 0 ||
+	    buf_add(&c->files, m->file, strlen(m->file) + 1) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+exp_fn(struct mailidx_txn *t, void *arg, const char **why)
+{
+	struct exp_ctx *c = arg;
+	size_t off;
+	uint32_t uid;
+	int rc;
+
+	buf_reset(&c->files);
+	if (mailidx_msg_range(t, c->s->sel->mbox_id, 1, UINT32_MAX,
+	    exp_collect_fn, c) < 0)
+		return -1;
+	for (off = 0; off < c->files.len;
+	    off += sizeof(uid) + strlen((char *)c->files.data + off +
+	    sizeof(uid)) + 1) {
+		memcpy(&uid, c->files.data + off, sizeof(uid));
+		if ((rc = mailidx_msg_expunge(t, c->s->sel->mbox_id, uid,
+		    why)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Expunge the \Deleted messages (of uids if not NULL); tell them with
+ * EXPUNGE responses unless silent (CLOSE).  0 or -1. */
+static int
+expunge(struct imap_sess *s, const struct imap_seq *uids, int silent)
+{
+	struct exp_ctx c = { s, uids, { 0 }, NULL, 0 };
+	char root[PATH_MAX], p[PATH_MAX + MAILIDX_FILE_MAX + 2];
+	const char *why = NULL;
+	struct buf out;
+	size_t off;
+	uint32_t uid, msn;
+	int rc;
+
+	if (sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
+		return -1;
+	buf_init(&c.files, 1024, (size_t)64 << 20);
+	rc = mailidx_write(s->u->idx, exp_fn, &c, &why);
+	if (rc != 0) {
+		buf_fini(&c.files);
+		return -1;
+	}
+	buf_init(&out, 1024, (size_t)64 << 20);
+	/* the index no longer has them: the files go */
+	for (off = 0; off < c.files.len; off += sizeof(uid) +
+	    strlen((char *)c.files.data + off + sizeof(uid)) + 1) {
+		const char *file = (char *)c.files.data + off + sizeof(uid);
+
+		memcpy(&uid, c.files.data + off, sizeof(uid));
+		snprintf(p, sizeof(p), "%s/%s", root, file);
+		if (unlink(p) != 0 && errno != ENOENT)
+			log_warn_errno("event=unlink-failed file=%s", p);
+		if (!silent && (msn = sel_msn(s->sel, uid)) != 0) {
+			sel_remove(s->sel, msn);
+			(void)!buf_addf(&out, "* %u EXPUNGE\r\n", msn);
+		}
+	}
+	imap_send(s, out.data, out.len);
+	buf_fini(&out);
+	buf_fini(&c.files);
+	return 0;
+}
+
+void
+imap_cmd_expunge(struct imap_sess *s, struct imap_args args, int uid)
+{
+	struct imap_seq_range r[SEQ_RANGES_MAX];
+	struct imap_seq set;
+	const char *why = NULL;
+	struct span text;
+
+	imap_seq_init(&set, r, SEQ_RANGES_MAX);
+	if (uid ? imap_args_count(args) != 1 ||
+	    imap_args_at(args, 0)->type != IMAP_ARG_ATOM :
+	    imap_args_count(args) != 0) {
+		imap_bad(s, uid ? "UID EXPUNGE takes a UID set" :
+		    "EXPUNGE takes no arguments");
+		return;
+	}
+	if (uid) {
+		text = imap_args_at(args, 0)->s;
+		if (imap_seq_parse(&set, text, s->sel->uidnext > 1 ?
+		    s->sel->uidnext - 1 : 0, 0, &why) != 0) {
+			imap_bad(s, "Bad UID set: %s", why);
+			return;
+		}
+	}
+	if (s->sel->readonly) {
+		imap_no(s, "[READ-ONLY] Mailbox was opened with EXAMINE");
+		return;
+	}
+	if (expunge(s, uid ? &set : NULL, 0) != 0) {
+		imap_no(s, "[SERVERBUG] Cannot expunge");
+		return;
+	}
+	/* others' expunges and our own, all told now */
+	imap_sel_update(s, 1);
+	imap_ok(s, "%sEXPUNGE completed", uid ? "UID " : "");
+}
+
+void
+imap_cmd_close(struct imap_sess *s, struct imap_args args, int uid)
+{
+	if (imap_args_count(args) != 0) {
+		imap_bad(s, "CLOSE takes no arguments");
+		return;
+	}
+	/* RFC 9051 6.4.1: expunge silently, unless read-only */
+	if (!s->sel->readonly && expunge(s, NULL, 1) != 0)
+		log_warn("conn=%s event=close-expunge-failed", s->id);
+	imap_sel_free(s);
+	imap_ok(s, "CLOSE completed");
+}
+
+void
+imap_cmd_unselect(struct imap_sess *s, struct imap_args args, int uid)
+{
+	if (imap_args_count(args) != 0) {
+		imap_bad(s, "UNSELECT takes no arguments");
+		return;
+	}
+	imap_sel_free(s);
+	imap_ok(s, "UNSELECT completed");
+}
+
+void
+imap_cmd_check(struct imap_sess *s, struct imap_args args, int uid)
+{
+	if (imap_args_count(args) != 0) {
+		imap_bad(s, "CHECK takes no arguments");
+		return;
+	}
+	/* every change is committed when it is made */
+	imap_ok(s, "CHECK completed");
+}
+
+/* ---- IDLE (RFC 2177) ---- */
+
+void
+imap_cmd_idle(struct imap_sess *s, struct imap_args args, int uid)
+{
+	if (imap_args_count(args) != 0) {
+		imap_bad(s, "IDLE takes no arguments");
+		return;
+	}
+	imap_printf(s, "+ idling\r\n");
+	imap_wait_begin(s, IMAP_W_IDLE, 0);
+}
+
+void
+imap_idle_line(struct imap_sess *s, struct span line)
+{
+	if (!span_eq_ci(line, "DONE")) {
+		imap_bad(s, "Expected DONE to end IDLE");
+		imap_wait_end(s);
+		return;
+	}
+	if (s->state == IMAP_S_SELECTED)
+		imap_sel_update(s, 1);
+	imap_ok(s, "IDLE terminated");
+	imap_wait_end(s);
+}
+
+/* ---- FETCH (index items; body items: XXX) ---- */
+
+struct fetch_ctx {
+	struct imap_sess *s;
+	struct mailidx_txn *t;
+	const struct imap_fetch *f;
+	int uid;
+	struct buf out;
+};
+
+static void
+date_add(struct buf *b, int64_t when)
+{
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t tt = (time_t)when;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	(void)!buf_addf(b, "\"%2d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
+	    mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec);
+}
+
+static int
+fetch_one(struct fetch_ctx *c, uint32_t msn, const struct mailidx_msg *m)
+{
+	const struct imap_fetch *f = c->f;
+	size_t i;
+
+	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
+	for (i = 0; i < f->n; i++) {
+		if (i > 0)
+			(void)!buf_addstr(&c->out, " ");
+		switch (f->items[i].att) {
+		case IMAP_FA_UID:
+			(void)!buf_addf(&c->out, "UID %u", m->uid);
+			break;
+		case IMAP_FA_FLAGS:
+			flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
+			break;
+		case IMAP_FA_INTERNALDATE:
+			(void)!buf_addstr(&c->out, "INTERNALDATE ");
+			date_add(&c->out, m->internaldate);
+			break;
+		case IMAP_FA_RFC822_SIZE:
+			(void)!buf_addf(&c->out, "RFC822.SIZE %llu",
+			    (unsigned long long)m->size);
+			break;
+		default:
+			break;
+		}
+	}
+	return buf_addstr(&c->out, ")\r\n");
+}
+
+void
+imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
+{
+	struct imap_seq_range r[SEQ_RANGES_MAX];
+	struct imap_fetch_item items[FETCH_ITEMS_MAX];
+	struct fetch_ctx c = { s, NULL, NULL, uid, { 0 } };
+	struct imap_seq set;
+	struct imap_seq_iter it;
+	struct imap_fetch f;
+	struct mailidx_msg m;
+	const struct imap_arg *a = imap_args_at(args, 0);
+	const char *why = NULL;
+	size_t i;
+	uint32_t v, msn;
+
+	if (a == NULL || a->type != IMAP_ARG_ATOM ||
+	    imap_args_next(args, a) == NULL) {
+		imap_bad(s, "FETCH takes a sequence set and data items");
+		return;
+	}
+	imap_seq_init(&set, r, SEQ_RANGES_MAX);
+	if (imap_seq_parse(&set, a->s, uid ? (s->sel->n ?
+	    s->sel->uids[s->sel->n - 1] : 0) : s->sel->n, 0, &why) != 0) {
+		imap_bad(s, "Bad sequence set: %s", why);
+		return;
+	}
+	if (imap_fetch_parse(imap_args_rest(args, imap_args_next(args, a)),
+	    uid, items, FETCH_ITEMS_MAX, &f, &why) != 0) {
+		imap_bad(s, "%s", why);
+		return;
+	}
+	for (i = 0; i < f.n; i++)
+		if (items[i].att != IMAP_FA_UID &&
+		    items[i].att != IMAP_FA_FLAGS &&
+		    items[i].att != IMAP_FA_INTERNALDATE &&
+		    items[i].att != IMAP_FA_RFC822_SIZE) {
+			/* XXX: ENVELOPE, BODY, sections: imap_render */
+			imap_no(s, "[CANNOT] %s is not served yet",
+			    imap_fatt_name(items[i].att));
+			return;
+		}
+	if (f.changedsince || f.vanished) {
+		imap_bad(s, "CONDSTORE is not enabled");
+		return;
+	}
+	/* RFC 9051 6.4.5: a sequence number past the end is BAD */
+	if (!uid && imap_seq_max(&set) > s->sel->n) {
+		imap_bad(s, "Message sequence number out of range");
+		return;
+	}
+	c.f = &f;
+	if (mailidx_txn_begin(s->u->idx, 0, &c.t, &why) != 0) {
+		imap_no(s, "[SERVERBUG] Cannot read the index");
+		return;
+	}
+	buf_init(&c.out, 4096, (size_t)256 << 20);
+	/* XXX: one response buffer; long answers should be produced as
+	 * the output drains (CIO_DRAINED), like pop3d's RETR */
+	for (imap_seq_iter_init(&it); imap_seq_iter_next(&set, &it, &v);) {
+		if (uid) {
+			if ((msn = sel_msn(s->sel, v)) == 0)
+				continue;
+		} else
+			msn = v;
+		/* a message expunged by another session but not yet told:
+		 * RFC 9051 7.5.1 lets us answer NO for it; it is skipped */
+		if (mailidx_msg_get(c.t, s->sel->mbox_id,
+		    s->sel->uids[msn - 1], &m) != 1)
+			continue;
+		if (fetch_one(&c, msn, &m) != 0)
+			break;
+	}
+	mailidx_txn_abort(&c.t);
+	imap_send(s, c.out.data, c.out.len);
+	buf_fini(&c.out);
+	imap_ok(s, "%sFETCH completed", uid ? "UID " : "");
+}
+
+/* ---- STORE (RFC 9051 6.4.6) ---- */
+
+struct store_ctx {
+	struct imap_sess *s;
+	const struct imap_seq *set;
+	int uid;
+	char op;
+	uint32_t flags;
+	uint64_t keywords;
+	struct span kwnames[MAILIDX_KEYWORDS];
+	size_t n_kw;
+	struct buf recs;	/* uid, msn, flags, keywords, file NUL */
+	uint64_t before;	/* highestmodseq before our changes */
+};
+
+struct store_rec {
+	uint32_t uid, msn, flags;
+	uint64_t keywords;
+};
+
+static int
+store_fn(struct mailidx_txn *t, void *arg, const char **why)
+{
+	struct store_ctx *c = arg;
+	struct imap_sel *sel = c->s->sel;
+	struct mailidx_mbox mb;
+	struct mailidx_msg m;
+	struct imap_seq_iter it;
+	struct store_rec rec;
+	char name[256];
+	uint32_t v, msn;
+	unsigned id;
+	size_t i;
+	int modified, rc;
+
+	buf_reset(&c->recs);
+	c->keywords = 0;
+	for (i = 0; i < c->n_kw; i++) {
+		snprintf(name, sizeof(name), "%.*s", (int)c->kwnames[i].n,
+		    (const char *)c->kwnames[i].p);
+		if (mailidx_keyword_id(t, name, c->op != '-', &id, why) == 1)
+			c->keywords |= 1ULL << id;
+		else if (c->op != '-')
+			return -1;
+	}
+	if (mailidx_mbox_get_id(t, sel->mbox_id, &mb) != 1)
+		return -1;
+	c->before = mb.highestmodseq;
+	for (imap_seq_iter_init(&it); imap_seq_iter_next(c->set, &it, &v);) {
+		if (c->uid) {
+			if ((msn = sel_msn(sel, v)) == 0)
+				continue;
+		} else
+			msn = v;
+		/* expunged by another session meanwhile: skipped */
+		if ((rc = mailidx_msg_get(t, sel->mbox_id, sel->uids[msn - 1],
+		    &m)) != 1) {
+			if (rc < 0)
+				return -1;
+			continue;
+		}
+		rc = mailidx_msg_store(t, sel->mbox_id, sel->uids[msn - 1],
+		    c->op, c->flags, c->keywords, 0, &m, &modified, why);
+		if (rc != 0)
+			return rc;
+		rec.uid = m.uid;
+		rec.msn = msn;
+		rec.flags = m.flags;
+		rec.keywords = m.keywords;
+		if (buf_add(&c->recs, &rec, sizeof(rec)) != 0 ||
+		    buf_add(&c->recs, m.file, strlen(m.file) + 1) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+struct rename_ctx {
+	uint32_t mbox_id;
+	struct buf recs;	/* u32 uid, then the new name and a NUL */
+};
+
+static int
+rename_fn(struct mailidx_txn *t, void *arg, const char **why)
+{
+	struct rename_ctx *c = arg;
+	size_t off = 0;
+	uint32_t uid;
+	int rc;
+
+	while (off < c->recs.len) {
+		const char *file;
+
+		memcpy(&uid, c->recs.data + off, sizeof(uid));
+		file = (const char *)c->recs.data + off + sizeof(uid);
+		off += sizeof(uid) + strlen(file) + 1;
+		if ((rc = mailidx_msg_set_file(t, c->mbox_id, uid, file,
+		    why)) != 0 && rc != 1)
+			return rc;
+	}
+	return 0;
+}
+
+/* The files' ":2," letters follow the flags (docs/store.md), so other
+ * Maildir readers agree; a crash between the rename and the index
+ * leaves names reconcile matches by their base. */
+static void
+store_rename(struct imap_sess *s, struct store_ctx *c)
+{
+	struct rename_ctx rc = { s->sel->mbox_id, { 0 } };
+	char root[PATH_MAX], file[MAILIDX_FILE_MAX + 1];
+	const char *why = NULL;
+	struct store_rec rec;
+	size_t off = 0;
+
+	if (sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
+		return;
+	buf_init(&rc.recs, 1024, (size_t)64 << 20);
+	while (off < c->recs.len) {
+		const char *old = (const char *)c->recs.data + off +
+		    sizeof(rec), *info;
+		uint64_t letters = 0, want;
+
+		memcpy(&rec, c->recs.data + off, sizeof(rec));
+		off += sizeof(rec) + strlen(old) + 1;
+		info = strstr(old, ":2,");
+		if (info != NULL && maildir_flags_parse(span_cstr(info + 3),
+		    &letters) != 0)
+			letters = 0;
+		want = mailidx_flags_to_maildir(rec.flags, letters);
+		if (info != NULL && want == letters &&
+		    strncmp(old, "cur/", 4) == 0)
+			continue;
+		if (maildir_set_flags(root, old, want, file, sizeof(file),
+		    &why) != 0)
+			continue;
+		if (buf_add(&rc.recs, &rec.uid, sizeof(rec.uid)) != 0 ||
+		    buf_add(&rc.recs, file, strlen(file) + 1) != 0)
+			break;
+	}
+	if (rc.recs.len > 0 && mailidx_write(s->u->idx, rename_fn, &rc,
+	    &why) != 0)
+		log_warn("conn=%s event=rename-record-failed reason=\"%s\"",
+		    s->id, why ? why : "?");
+	buf_fini(&rc.recs);
+}
+
+static int
+store_flags_parse(struct store_ctx *c, struct imap_args list,
+    const char **why)
+{
+	static const struct {
+		const char *name;
+		uint32_t bit;
+	} sys[] = {
+		{ "\\Seen", MAILIDX_F_SEEN }, { "\\Answered", MAILIDX_F_ANSWERED },
+		{ "\\Flagged", MAILIDX_F_FLAGGED },
+		{ "\\Deleted", MAILIDX_F_DELETED }, { "\\Draft", MAILIDX_F_DRAFT },
+	};
+	const struct imap_arg *a;
+	size_t i;
+
+	for (a = imap_args_at(list, 0); a != NULL;
+	    a = imap_args_next(list, a)) {
+		if (a->type != IMAP_ARG_ATOM) {
+			*why = "Flags are atoms";
+			return -1;
+		}
+		for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+			if (imap_arg_atom_is(a, sys[i].name))
+				break;
+		if (i < sizeof(sys) / sizeof(sys[0])) {
+			c->flags |= sys[i].bit;
+			continue;
+		}
+		if (imap_arg_atom_is(a, "\\Recent"))
+			continue;	/* RFC 3501 2.3.2: not storable */
+		if (a->s.p[0] == '\\') {
+			*why = "Unknown system flag";
+			return -1;
+		}
+		if (span_find_byte(a->s, '*', &i) || span_find_byte(a->s, '%',
+		    &i) || span_find_byte(a->s, ']', &i) ||
+		    a->s.n > 64) {
+			*why = "Bad keyword";
+			return -1;
+		}
+		if (c->n_kw == MAILIDX_KEYWORDS) {
+			*why = "Too many keywords";
+			return -1;
+		}
+		c->kwnames[c->n_kw++] = a->s;
+	}
+	return 0;
+}
+
+void
+imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
+{
+	struct imap_seq_range r[SEQ_RANGES_MAX];
+	struct store_ctx c;
+	struct imap_seq set;
+	const struct imap_arg *a = imap_args_at(args, 0), *op, *fl;
+	const char *why = NULL;
+	struct imap_args flist;
+	struct store_rec rec;
+	struct mailidx_txn *t;
+	struct buf out;
+	struct span name;
+	size_t off;
+	int silent = 0, rc;
+
+	memset(&c, 0, sizeof(c));
+	op = a != NULL ? imap_args_next(args, a) : NULL;
+	fl = op != NULL ? imap_args_next(args, op) : NULL;
+	if (fl == NULL || a->type != IMAP_ARG_ATOM ||
+	    op->type != IMAP_ARG_ATOM) {
+		imap_bad(s, "STORE takes a sequence set, an item and flags");
+		return;
+	}
+	name = op->s;
+	c.op = '=';
+	if (name.n > 0 && (name.p[0] == '+' || name.p[0] == '-')) {
+		c.op = (char)name.p[0];
+		name.p++;
+		name.n--;
+	}
+	if (span_eq_ci(name, "FLAGS.SILENT"))
+		silent = 1;
+	else if (!span_eq_ci(name, "FLAGS")) {
+		imap_bad(s, "STORE item must be FLAGS, +FLAGS or -FLAGS "
+		    "(.SILENT)");
+		return;
+	}
+	/* a list, or the flags as the remaining arguments */
+	if (fl->type == IMAP_ARG_LIST && imap_args_next(args, fl) == NULL)
+		flist = imap_arg_items(fl);
+	else
+		flist = imap_args_rest(args, fl);
+	if (store_flags_parse(&c, flist, &why) != 0) {
+		imap_bad(s, "%s", why);
+		return;
+	}
+	imap_seq_init(&set, r, SEQ_RANGES_MAX);
+	if (imap_seq_parse(&set, a->s, uid ? (s->sel->n ?
+	    s->sel->uids[s->sel->n - 1] : 0) : s->sel->n, 0, &why) != 0) {
+		imap_bad(s, "Bad sequence set: %s", why);
+		return;
+	}
+	if (!uid && imap_seq_max(&set) > s->sel->n) {
+		imap_bad(s, "Message sequence number out of range");
+		return;
+	}
+	if (s->sel->readonly) {
+		imap_no(s, "[READ-ONLY] Mailbox was opened with EXAMINE");
+		return;
+	}
+	c.s = s;
+	c.set = &set;
+	c.uid = uid;
+	buf_init(&c.recs, 1024, (size_t)64 << 20);
+	/* XXX: a write transaction on the loop (docs/imapd.md) */
+	rc = mailidx_write(s->u->idx, store_fn, &c, &why);
+	if (rc != 0) {
+		buf_fini(&c.recs);
+		imap_no(s, c.n_kw > 0 && c.op != '-' ? "[LIMIT] Cannot store "
+		    "the flags (at most 64 keywords)" :
+		    "[SERVERBUG] Cannot store the flags");
+		return;
+	}
+	store_rename(s, &c);
+	/* our own changes are told here; the cursor moves past them only
+	 * if nothing of others' was pending */
+	if (c.before == s->sel->modseq && mailidx_txn_begin(s->u->idx, 0, &t,
+	    &why) == 0) {
+		struct mailidx_mbox mb;
+
+		if (mailidx_mbox_get_id(t, s->sel->mbox_id, &mb) == 1 &&
+		    mb.uidnext == s->sel->uidnext)
+			s->sel->modseq = mb.highestmodseq;
+		mailidx_txn_abort(&t);
+	}
+	buf_init(&out, 1024, (size_t)64 << 20);
+	if (!silent && mailidx_txn_begin(s->u->idx, 0, &t, &why) == 0) {
+		for (off = 0; off < c.recs.len; off += sizeof(rec) +
+		    strlen((const char *)c.recs.data + off + sizeof(rec)) + 1) {
+			memcpy(&rec, c.recs.data + off, sizeof(rec));
+			(void)!buf_addf(&out, "* %u FETCH (", rec.msn);
+			flags_add(s, t, &out, rec.flags, rec.keywords);
+			if (uid)
+				(void)!buf_addf(&out, " UID %u", rec.uid);
+			(void)!buf_addstr(&out, ")\r\n");
+		}
+		mailidx_txn_abort(&t);
+	}
+	imap_send(s, out.data, out.len);
+	buf_fini(&out);
+	buf_fini(&c.recs);
+	imap_ok(s, "%sSTORE completed", uid ? "UID " : "");
+}
