@@ -99,7 +99,8 @@ struct imap_sel {
 	uint32_t *uids;			/* uids[msn - 1], ascending */
 	uint32_t n, cap;
 	uint32_t uidnext;		/* as last reported */
-	uint64_t modseq;		/* changes up to this were reported */
+	uint64_t modseq;		/* flag changes up to this were told */
+	uint64_t exp_modseq;		/* expunges up to this were told */
 	uint32_t recent_uid;		/* UIDs >= this are \Recent here */
 	struct imap_watch *w_new, *w_cur;
 	int changed;			/* inotify fired since the last look */

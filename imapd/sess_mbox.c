@@ -641,16 +641,12 @@ static int
 status_fn(struct mailidx_txn *t, void *arg, const char **why)
 {
 	struct status_ctx *c = arg;
-	char dir[MAILIDX_NAME_MAX * 3 + 8], path[PATH_MAX];
 	int rc, changed = 0;
 
 	if ((rc = mailidx_mbox_get(t, c->name, &c->mb)) != 1)
 		return rc == 0 ? 1 : -1;
-	if (mailidx_folder_dir(c->name, dir, sizeof(dir)) < 0)
-		return -1;
-	snprintf(path, sizeof(path), "%s%s%s", c->root, dir[0] ? "/" : "",
-	    dir);
-	if (mailidx_reconcile(t, path, c->mb.id, 0, &changed, why) != 0)
+	/* reconcile finds the folder under the root itself */
+	if (mailidx_reconcile(t, c->root, c->mb.id, 0, &changed, why) != 0)
 		return -1;
 	return changed && mailidx_mbox_get(t, c->name, &c->mb) != 1 ? -1 : 0;
 }
@@ -692,6 +688,8 @@ imap_cmd_status(struct imap_sess *s, struct imap_args args, int uid)
 		return;
 	}
 	if (rc != 0) {
+		log_warn("conn=%s event=status-failed mailbox=\"%s\" "
+		    "reason=\"%s\"", s->id, name, why ? why : "?");
 		imap_no(s, "[SERVERBUG] Cannot read the mailbox");
 		return;
 	}

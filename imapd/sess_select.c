@@ -191,16 +191,15 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 	struct imap_sel *sel = s->sel;
 	struct upd_ctx c = { s, NULL, 0, allow_expunge, { 0 } };
 	struct mailidx_mbox mb;
-	char path[PATH_MAX];
 	struct rec_ctx rc;
 	const char *why = NULL;
 	uint32_t n0;
 
 	if (sel == NULL)
 		return;
-	if (sel->changed && sel_dir(s, sel->name, path, sizeof(path)) == 0) {
+	if (sel->changed) {
 		/* files other programs dropped in or removed */
-		rc.path = path;
+		rc.path = s->u->root;
 		rc.mbox_id = sel->mbox_id;
 		if (mailidx_write(s->u->idx, reconcile_fn, &rc, &why) != 0)
 			log_warn("conn=%s event=reconcile-failed reason=\"%s\"",
@@ -217,28 +216,30 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 		imap_close(s, "mailbox deleted");
 		return;
 	}
-	if (mb.highestmodseq == sel->modseq && mb.uidnext == sel->uidnext) {
+	if (mb.highestmodseq == sel->modseq && mb.uidnext == sel->uidnext &&
+	    (!allow_expunge || sel->exp_modseq == mb.highestmodseq)) {
 		mailidx_txn_abort(&c.t);
 		return;
 	}
 	buf_init(&c.out, 1024, (size_t)64 << 20);
 	if (allow_expunge)
-		(void)mailidx_vanished(c.t, sel->mbox_id, sel->modseq,
+		(void)mailidx_vanished(c.t, sel->mbox_id, sel->exp_modseq,
 		    upd_vanished_fn, &c);
 	c.old_uidnext = sel->uidnext;
 	n0 = sel->n;
 	if (mb.uidnext > sel->uidnext)
 		(void)mailidx_msg_range(c.t, sel->mbox_id, sel->uidnext,
 		    UINT32_MAX, upd_new_fn, &c);
-	if (sel->n != n0 || c.out.len > 0)
+	if (sel->n != n0)
 		(void)!buf_addf(&c.out, "* %u EXISTS\r\n", sel->n);
 	(void)mailidx_msg_changed(c.t, sel->mbox_id, sel->modseq,
 	    upd_changed_fn, &c);
 	mailidx_txn_abort(&c.t);
 	sel->uidnext = mb.uidnext;
-	/* an expunge not yet told keeps the cursor where it is */
+	sel->modseq = mb.highestmodseq;
+	/* an expunge not yet told keeps its cursor where it is */
 	if (allow_expunge)
-		sel->modseq = mb.highestmodseq;
+		sel->exp_modseq = mb.highestmodseq;
 	imap_send(s, c.out.data, c.out.len);
 	buf_fini(&c.out);
 }
@@ -266,7 +267,7 @@ imap_notify(struct imapd *d, int wd)
 
 struct sel_ctx {
 	struct imap_sel *sel;
-	const char *path;
+	const char *root;
 	struct mailidx_mbox mb;
 	uint32_t unseen_msn;	/* first unseen, rev1's [UNSEEN n] */
 	uint64_t keywords;
@@ -292,7 +293,7 @@ select_fn(struct mailidx_txn *t, void *arg, const char **why)
 
 	if ((rc = mailidx_mbox_get(t, c->sel->name, &c->mb)) != 1)
 		return rc == 0 ? 1 : -1;
-	if (mailidx_reconcile(t, c->path, c->mb.id, 0, &changed, why) != 0)
+	if (mailidx_reconcile(t, c->root, c->mb.id, 0, &changed, why) != 0)
 		return -1;
 	return mailidx_mbox_get(t, c->sel->name, &c->mb) == 1 ? 0 : -1;
 }
@@ -327,7 +328,7 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 		imap_no(s, "[NONEXISTENT] No such mailbox");
 		return;
 	}
-	c.path = path;
+	c.root = s->u->root;
 	rc = mailidx_write(s->u->idx, select_fn, &c, &why);
 	if (rc == 0 && mailidx_txn_begin(s->u->idx, 0, &t, &why) == 0) {
 		rc = mailidx_msg_range(t, c.mb.id, 1, UINT32_MAX, sel_msg_fn,
@@ -358,6 +359,7 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	c.sel->uidvalidity = c.mb.uidvalidity;
 	c.sel->uidnext = c.mb.uidnext;
 	c.sel->modseq = c.mb.highestmodseq;
+	c.sel->exp_modseq = c.mb.highestmodseq;
 	s->sel = c.sel;
 	snprintf(sub, sizeof(sub), "%s/new", path);
 	s->sel->w_new = imap_watch_add(s->d, sub);

@@ -1,0 +1,389 @@
+"""letterbox-imapd against Python's imaplib and raw sockets: greeting,
+CAPABILITY, STARTTLS and IMAPS, LOGIN/AUTHENTICATE, states, bad input,
+mailbox commands, SELECT/FETCH/STORE/EXPUNGE, and two sessions seeing
+each other's changes (NOOP, IDLE) (docs/imapd.md)."""
+# SPDX-License-Identifier: ISC
+
+import base64
+import imaplib
+import os
+import re
+import socket
+import ssl
+import time
+
+import pytest
+
+import lbtest
+from test_mda import LmtpConn, lmtp_sock
+
+DOMAIN = "example.test"
+DEMO = "demo@" + DOMAIN
+
+CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+        b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE")
+
+
+def tls_ctx():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def deliver(inst, msgs, rcpt=DEMO):
+    c = LmtpConn(lmtp_sock(inst))
+    c.hello()
+    for m in msgs:
+        rr, dr = c.transaction("alice@example.org", [rcpt], m)
+        assert rr[0].startswith("250") and dr[0].startswith("250"), (rr, dr)
+    c.cmd("QUIT")
+    c.close()
+
+
+def message(subject, body="hello\r\n"):
+    return ("From: alice@example.org\r\nTo: %s\r\nSubject: %s\r\n\r\n%s"
+            % (DEMO, subject, body)).encode()
+
+
+def login(inst, implicit=False):
+    if implicit:
+        m = imaplib.IMAP4_SSL("127.0.0.1", inst.port("imaps"),
+                              ssl_context=tls_ctx(), timeout=30)
+    else:
+        m = imaplib.IMAP4("127.0.0.1", inst.port("imap"), timeout=30)
+        m.starttls(ssl_context=tls_ctx())
+    typ, data = m.login(inst.demo_user, inst.demo_password)
+    assert typ == "OK", data
+    return m
+
+
+class Raw:
+    """A line-level client for exact responses and malformed input."""
+
+    def __init__(self, inst, tls=False):
+        s = socket.create_connection(("127.0.0.1", inst.port("imap")),
+                                     timeout=30)
+        self.s = s
+        self.f = s.makefile("rb")
+        self.greeting = self.line()
+        if tls:
+            self.send(b"t0 STARTTLS\r\n")
+            assert self.line() == b"t0 OK Begin TLS negotiation now"
+            self.s = tls_ctx().wrap_socket(s)
+            self.f = self.s.makefile("rb")
+
+    def send(self, b):
+        self.s.sendall(b)
+
+    def line(self):
+        ln = self.f.readline()
+        assert ln.endswith(b"\r\n"), ln
+        return ln[:-2]
+
+    def cmd(self, text):
+        """Send one command; the lines up to its tagged answer."""
+        tag = text.split(b" ", 1)[0]
+        self.send(text + b"\r\n")
+        out = []
+        while True:
+            ln = self.line()
+            out.append(ln)
+            if ln.startswith(tag + b" "):
+                return out
+
+    def login(self, inst):
+        r = self.cmd(b"l1 LOGIN " + inst.demo_user.encode() + b" " +
+                     inst.demo_password.encode())
+        assert r[-1].startswith(b"l1 OK"), r
+
+    def close(self):
+        self.s.close()
+
+
+@pytest.fixture
+def imap(instance):
+    instance.start()
+    instance.wait_log(r"imapd.*event=started", timeout=30)
+    # the SASL list comes from authd once it answers
+    instance.wait_log(r"imapd.*event=sasl-mechs", timeout=30)
+    yield instance
+    if instance.proc is not None:
+        assert instance.stop() == 0
+    log = instance.log()
+    assert "ERROR: AddressSanitizer" not in log
+    assert "runtime error" not in log
+    assert not re.search(r"daemon-exit daemon=imapd pid=\d+ status=[1-9]",
+                         log), log[-3000:]
+
+
+def test_greeting_capability_starttls(imap):
+    m = imaplib.IMAP4("127.0.0.1", imap.port("imap"), timeout=30)
+    assert m.welcome == (b"* OK [CAPABILITY " + CAPS +
+                         b" STARTTLS LOGINDISABLED] Letterbox IMAP ready")
+    assert m.capability() == ("OK", [CAPS + b" STARTTLS LOGINDISABLED"])
+    # RFC 9051 6.2.3: no LOGIN before TLS
+    with pytest.raises(imaplib.IMAP4.error, match="PRIVACYREQUIRED"):
+        m.login(imap.demo_user, imap.demo_password)
+    assert m.starttls(ssl_context=tls_ctx())[0] == "OK"
+    assert m.capability() == ("OK", [CAPS + b" SASL-IR AUTH=PLAIN "
+                                     b"AUTH=LOGIN"])
+    typ, data = m.login(imap.demo_user, imap.demo_password)
+    assert (typ, data) == ("OK", [b"[CAPABILITY " + CAPS + b"] Logged in"])
+    # imaplib files the response code with the untagged ones
+    assert m.untagged_responses.pop("CAPABILITY") == [CAPS]
+    assert m.capability() == ("OK", [CAPS])
+    assert m.noop() == ("OK", [b"NOOP completed"])
+    assert m.logout() == ("BYE", [b"Letterbox IMAP logging out"])
+
+
+def test_imaps_and_wrong_password(imap):
+    m = imaplib.IMAP4_SSL("127.0.0.1", imap.port("imaps"),
+                          ssl_context=tls_ctx(), timeout=30)
+    assert m.welcome == b"* OK [CAPABILITY " + CAPS + b"] Letterbox IMAP ready"
+    with pytest.raises(imaplib.IMAP4.error,
+                       match=r"AUTHENTICATIONFAILED\] Authentication failed"):
+        m.login(imap.demo_user, "wrong")
+    assert m.login(imap.demo_user, imap.demo_password)[0] == "OK"
+    m.logout()
+
+
+def test_starttls_injection_and_twice(imap):
+    r = Raw(imap)
+    # a command sent with STARTTLS before the handshake is dropped
+    r.send(b"t0 STARTTLS\r\nt1 CAPABILITY\r\n")
+    assert r.line() == b"t0 OK Begin TLS negotiation now"
+    r.s = tls_ctx().wrap_socket(r.s)
+    r.f = r.s.makefile("rb")
+    assert r.cmd(b"t2 STARTTLS") == [b"t2 BAD Already using TLS"]
+    assert r.cmd(b"t3 NOOP") == [b"t3 OK NOOP completed"]
+    r.close()
+    imap.wait_log(r"event=starttls-injection dropped=15")
+
+
+def test_authenticate_plain(imap):
+    r = Raw(imap, tls=True)
+    cred = base64.b64encode(b"\0" + imap.demo_user.encode() + b"\0" +
+                            imap.demo_password.encode())
+    # SASL-IR (RFC 4959)
+    a = r.cmd(b"a1 AUTHENTICATE PLAIN " + cred)
+    assert a == [b"a1 OK [CAPABILITY " + CAPS + b"] Logged in"]
+    assert r.cmd(b"a2 AUTHENTICATE PLAIN " + cred) == [
+        b"a2 BAD AUTHENTICATE is not allowed after login"]
+    r.close()
+    # the continuation form, and "*" to cancel
+    r = Raw(imap, tls=True)
+    r.send(b"b1 AUTHENTICATE PLAIN\r\n")
+    assert r.line() == b"+ "
+    r.send(b"*\r\n")
+    assert r.line() == b"b1 BAD Authentication cancelled"
+    r.send(b"b2 AUTHENTICATE PLAIN\r\n")
+    assert r.line() == b"+ "
+    r.send(cred + b"\r\n")
+    assert r.line() == b"b2 OK [CAPABILITY " + CAPS + b"] Logged in"
+    assert r.cmd(b"b3 AUTHENTICATE X-NONE") == [
+        b"b3 BAD AUTHENTICATE is not allowed after login"]
+    r.close()
+
+
+def test_wrong_state_and_bad_input(imap):
+    r = Raw(imap)
+    assert r.cmd(b"s1 SELECT INBOX") == [
+        b"s1 BAD SELECT needs LOGIN or AUTHENTICATE first"]
+    assert r.cmd(b"s2 FETCH 1 FLAGS") == [
+        b"s2 BAD FETCH needs LOGIN or AUTHENTICATE first"]
+    assert r.cmd(b"s3 FROB") == [b"s3 BAD Unknown command FROB"]
+    assert r.cmd(b"s4 UID NOOP") == [b"s4 BAD Unknown command UID NOOP"]
+    # 8-bit in an atom
+    out = r.cmd(b"s6 NOOP caf\xc3\xa9")
+    assert out[-1].startswith(b"s6 BAD"), out
+    # a literal too big is refused before any "+", unread
+    r.send(b"s7 LOGIN {2000000000}\r\n")
+    ln = r.line()
+    assert ln.startswith(b"s7 BAD [TOOBIG]"), ln
+    assert r.cmd(b"s8 NOOP") == [b"s8 OK NOOP completed"]
+    assert r.cmd(b"s9 CAPABILITY x") == [
+        b"s9 BAD CAPABILITY takes no arguments"]
+    r.close()
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    assert r.cmd(b"s1 FETCH 1 FLAGS") == [
+        b"s1 BAD FETCH needs a selected mailbox (SELECT or EXAMINE)"]
+    assert r.cmd(b"s2 LOGIN a b") == [
+        b"s2 BAD LOGIN is not allowed after login"]
+    assert r.cmd(b"s3 CLOSE") == [
+        b"s3 BAD CLOSE needs a selected mailbox (SELECT or EXAMINE)"]
+    r.close()
+
+
+def test_unbalanced_parentheses(imap):
+    r = Raw(imap)
+    out = r.cmd(b"p1 ID (\"a\" \"b\"")
+    assert len(out) == 1 and out[0].startswith(b"p1 BAD"), out
+    out = r.cmd(b"p2 ID \"a\" \"b\")")
+    assert len(out) == 1 and out[0].startswith(b"p2 BAD"), out
+    assert r.cmd(b"p3 NOOP") == [b"p3 OK NOOP completed"]
+    r.close()
+
+
+def test_id_enable_namespace(imap):
+    r = Raw(imap, tls=True)
+    assert r.cmd(b'i1 ID ("name" "pytest" "version" NIL)') == [
+        b'* ID ("name" "Letterbox")', b"i1 OK ID completed"]
+    assert r.cmd(b"i2 ID NIL") == [b'* ID ("name" "Letterbox")',
+                                   b"i2 OK ID completed"]
+    assert r.cmd(b"i3 ENABLE UTF8=ACCEPT") == [
+        b"i3 BAD ENABLE needs LOGIN or AUTHENTICATE first"]
+    r.login(imap)
+    assert r.cmd(b"i4 ENABLE UTF8=ACCEPT X-UNKNOWN") == [
+        b"* ENABLED UTF8=ACCEPT", b"i4 OK ENABLE completed"]
+    assert r.cmd(b"i5 ENABLE UTF8=ACCEPT") == [
+        b"* ENABLED", b"i5 OK ENABLE completed"]
+    assert r.cmd(b"i6 NAMESPACE") == [b'* NAMESPACE (("" "/")) NIL NIL',
+                                      b"i6 OK NAMESPACE completed"]
+    assert r.cmd(b"i7 LOGOUT") == [b"* BYE Letterbox IMAP logging out",
+                                   b"i7 OK LOGOUT completed"]
+    r.close()
+
+
+def test_mailboxes(imap):
+    m = login(imap)
+    typ, data = m.list()
+    assert (typ, data) == ("OK", [
+        b'(\\HasNoChildren \\Archive) "/" "Archive"',
+        b'(\\HasNoChildren \\Drafts) "/" "Drafts"',
+        b'(\\HasNoChildren) "/" "INBOX"',
+        b'(\\HasNoChildren \\Junk) "/" "Junk"',
+        b'(\\HasNoChildren \\Sent) "/" "Sent"',
+        b'(\\HasNoChildren \\Trash) "/" "Trash"'])
+    assert m.list('""', '""') == ("OK", [b'(\\Noselect) "/" ""'])
+    assert m.list('""', "inbox") == ("OK", [b'(\\HasNoChildren) "/" "INBOX"'])
+    assert m.create("Work/2024") == ("OK", [b"CREATE completed"])
+    assert m.create("Work") == ("NO", [b"[ALREADYEXISTS] Mailbox exists"])
+    assert m.create("inbox") == ("NO", [b"[ALREADYEXISTS] INBOX always "
+                                        b"exists"])
+    assert m.list('""', "Work*") == ("OK", [
+        b'(\\HasChildren) "/" "Work"', b'(\\HasNoChildren) "/" "Work/2024"'])
+    assert m.list("Work/", "%") == ("OK", [
+        b'(\\HasNoChildren) "/" "Work/2024"'])
+    assert m.list('""', "W%") == ("OK", [b'(\\HasChildren) "/" "Work"'])
+    assert os.path.isdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                      "demo", ".Work.2024", "cur"))
+    assert m.rename("Work", "Job") == ("OK", [b"RENAME completed"])
+    assert m.list('""', "Job*") == ("OK", [
+        b'(\\HasChildren) "/" "Job"', b'(\\HasNoChildren) "/" "Job/2024"'])
+    assert m.list('""', "Work*") == ("OK", [None])
+    assert os.path.isdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                      "demo", ".Job.2024", "cur"))
+    assert m.rename("Nope", "X") == ("NO", [b"[NONEXISTENT] No such "
+                                            b"mailbox"])
+    assert m.rename("Job", "Sent") == ("NO", [b"[ALREADYEXISTS] Mailbox "
+                                              b"exists"])
+    # subscriptions: the special folders are subscribed from the start
+    assert m.subscribe("Job") == ("OK", [b"SUBSCRIBE completed"])
+    assert m.lsub('""', "Jo*") == ("OK", [b'() "/" "Job"'])
+    assert m.unsubscribe("Job") == ("OK", [b"UNSUBSCRIBE completed"])
+    assert m.lsub('""', "Jo*") == ("OK", [None])
+    assert m.delete("Job/2024") == ("OK", [b"DELETE completed"])
+    assert not os.path.exists(os.path.join(imap.inst, "state", "mail",
+                                           DOMAIN, "demo", ".Job.2024"))
+    assert m.delete("Job/2024") == ("NO", [b"[NONEXISTENT] No such "
+                                           b"mailbox"])
+    assert m.delete("INBOX") == ("NO", [b"[CANNOT] INBOX cannot be "
+                                        b"deleted"])
+    assert m.create('"a*b"') == ("NO", [b"[CANNOT] No wildcards in mailbox "
+                                      b"names"])
+    typ, data = m.status("Sent", "(MESSAGES UNSEEN DELETED SIZE RECENT)")
+    assert (typ, data) == ("OK", [b'"Sent" (MESSAGES 0 UNSEEN 0 DELETED 0 '
+                                  b'SIZE 0 RECENT 0)'])
+    assert m.status("Nope", "(MESSAGES)") == ("NO", [
+        b"[NONEXISTENT] No such mailbox"])
+    m.logout()
+
+
+def test_select_fetch_store_expunge(imap):
+    deliver(imap, [message("one"), message("two"), message("three")])
+    m = login(imap)
+    typ, data = m.status("INBOX", "(MESSAGES UNSEEN UIDNEXT)")
+    assert (typ, data) == ("OK", [b'"INBOX" (MESSAGES 3 UNSEEN 3 UIDNEXT 4)'])
+    typ, data = m.select("inbox")
+    assert (typ, data) == ("OK", [b"3"])
+    assert m.untagged_responses.get("FLAGS") == [
+        b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"]
+    assert m.untagged_responses.get("UNSEEN") == [b"1"]
+    assert m.untagged_responses.get("UIDNEXT") == [b"4"]
+    assert m.untagged_responses.get("READ-WRITE") == [b""]
+    typ, data = m.fetch("1:*", "(UID FLAGS)")
+    assert (typ, data) == ("OK", [b"1 (UID 1 FLAGS ())", b"2 (UID 2 FLAGS ())",
+                                  b"3 (UID 3 FLAGS ())"])
+    typ, data = m.fetch("2", "(RFC822.SIZE)")
+    sizes = [int(f.split(",S=")[1]) for f in os.listdir(os.path.join(
+        imap.inst, "state", "mail", DOMAIN, "demo", "new"))]
+    assert typ == "OK" and len(data) == 1, data
+    size = int(re.match(rb"2 \(RFC822.SIZE (\d+)\)$", data[0]).group(1))
+    assert size in sizes, (size, sizes)
+    with pytest.raises(imaplib.IMAP4.error, match="out of range"):
+        m.fetch("9", "FLAGS")
+    typ, data = m.store("1:2", "+FLAGS", "(\\Seen $Label1)")
+    assert (typ, data) == ("OK", [b"1 (FLAGS (\\Seen $Label1))",
+                                  b"2 (FLAGS (\\Seen $Label1))"])
+    typ, data = m.uid("STORE", "2", "-FLAGS", "($Label1)")
+    assert (typ, data) == ("OK", [b"2 (FLAGS (\\Seen) UID 2)"])
+    typ, data = m.store("3", "+FLAGS.SILENT", "\\Deleted")
+    assert (typ, data) == ("OK", [None])
+    # the file name carries the flags (Maildir ":2,S")
+    cur = os.listdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                  "demo", "cur"))
+    assert sum(1 for f in cur if f.endswith(":2,S")) == 2, cur
+    typ, data = m.expunge()
+    assert (typ, data) == ("OK", [b"3"])
+    assert m.fetch("1:*", "FLAGS") == ("OK", [b"1 (FLAGS (\\Seen $Label1))",
+                                              b"2 (FLAGS (\\Seen))"])
+    typ, data = m.fetch("1", "ENVELOPE")
+    assert typ == "NO"
+    assert m.unselect() == ("OK", [b"UNSELECT completed"])
+    typ, data = m.select("INBOX", readonly=True)
+    assert (typ, data) == ("OK", [b"2"])
+    assert m.store("1", "+FLAGS", "\\Flagged")[0] == "NO"
+    assert m.close() == ("OK", [b"CLOSE completed"])
+    m.logout()
+
+
+def test_two_sessions_noop_and_idle(imap):
+    deliver(imap, [message("one"), message("two")])
+    a = Raw(imap, tls=True)
+    a.login(imap)
+    b = Raw(imap, tls=True)
+    b.login(imap)
+    assert a.cmd(b"a1 SELECT INBOX")[-1] == b"a1 OK [READ-WRITE] SELECT " \
+                                            b"completed"
+    assert b.cmd(b"b1 SELECT INBOX")[-1] == b"b1 OK [READ-WRITE] SELECT " \
+                                            b"completed"
+    assert a.cmd(b"a2 STORE 2 +FLAGS (\\Flagged)") == [
+        b"* 2 FETCH (FLAGS (\\Flagged))", b"a2 OK STORE completed"]
+    # the other session sees it at its next command
+    assert b.cmd(b"b2 NOOP") == [b"* 2 FETCH (FLAGS (\\Flagged))",
+                                 b"b2 OK NOOP completed"]
+    assert b.cmd(b"b3 NOOP") == [b"b3 OK NOOP completed"]
+    assert a.cmd(b"a3 NOOP") == [b"a3 OK NOOP completed"]
+    # IDLE: a delivery shows as EXISTS within a second
+    b.send(b"b4 IDLE\r\n")
+    assert b.line() == b"+ idling"
+    t0 = time.monotonic()
+    deliver(imap, [message("three")])
+    b.s.settimeout(5)
+    assert b.line() == b"* 3 EXISTS"
+    assert time.monotonic() - t0 < 2.0
+    # a flag change and an expunge by the other session, told in IDLE
+    assert a.cmd(b"a4 STORE 1 +FLAGS (\\Deleted)")[-1] == \
+        b"a4 OK STORE completed"
+    assert b.line() == b"* 1 FETCH (FLAGS (\\Deleted))"
+    assert a.cmd(b"a5 EXPUNGE") == [b"* 1 EXPUNGE",
+                                    b"a5 OK EXPUNGE completed"]
+    assert b.line() == b"* 1 EXPUNGE"
+    b.send(b"DONE\r\n")
+    assert b.line() == b"b4 OK IDLE terminated"
+    assert b.cmd(b"b5 FETCH 1:* (UID)") == [
+        b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID 3)", b"b5 OK FETCH completed"]
+    a.close()
+    b.close()
