@@ -27,8 +27,9 @@
  * UTF-8 letters as far as the implementation says in imap_match.c.
  */
 
-/* imap_match_read_fn: read up to len bytes at off of the message; the
- * number read (0 at end), or -1. */
+/* imap_match_read_fn: read up to len bytes at off of the message (the
+ * RFC 5322 message, offsets as in the msgcache blob); the number read
+ * (0 at end), or -1. */
 typedef ssize_t (*imap_match_read_fn)(void *arg, uint64_t off, void *buf,
     size_t len);
 
@@ -64,6 +65,16 @@ int imap_match(const struct imap_match_ctx *c, const struct imap_match_msg *msg)
 /* imap_match_needs_file: 1 if any key may need the message file even
  * with a cache blob (BODY, TEXT, HEADER). */
 int imap_match_needs_file(const struct imap_search *s);
+
+/*
+ * Object ids (RFC 8474): EMAILID is "M" and THREADID "T" followed by
+ * the 64-bit id as 16 lowercase hex digits ("M00000000000004d2").
+ * imap_objectid_fmt writes that form (NUL-terminated) and returns its
+ * length; FETCH renders ids with it so that SEARCH EMAILID matches.
+ */
+#define IMAP_OBJECTID_LEN 17
+size_t imap_objectid_fmt(char out[IMAP_OBJECTID_LEN + 1], char kind,
+    uint64_t id);
 
 /* ---- SORT (RFC 5256, RFC 5957) ---- */
 
