@@ -187,6 +187,11 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,
     imap_cmd_unselect, imap_cmd_check, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_idle;
 void imap_idle_line(struct imap_sess *s, struct span line);
+/* imap_sel_msn: the MSN of uid in the selected mailbox, 0 if none. */
+uint32_t imap_sel_msn(const struct imap_sel *sel, uint32_t uid);
+/* imap_sel_dir: the Maildir directory of mailbox name. */
+int imap_sel_dir(const struct imap_sess *s, const char *name, char *out,
+    size_t outsz);
 /* imap_sel_free: leave the selected mailbox (no expunge). */
 void imap_sel_free(struct imap_sess *s);
 /* imap_sel_update: send the untagged EXISTS / FETCH / EXPUNGE for what
@@ -196,6 +201,9 @@ void imap_sel_free(struct imap_sess *s);
 void imap_sel_update(struct imap_sess *s, int allow_expunge);
 /* imap_notify: inotify fired on wd: mark sessions, wake IDLErs. */
 void imap_notify(struct imapd *d, int wd);
+
+/* sess_search.c: SELECTED */
+imap_cmd_fn imap_cmd_search;
 
 /* user.c: the per-process user table and the inotify watches */
 struct imap_user *imap_user_get(struct imapd *d, const char *address,

@@ -35,8 +35,8 @@ sel_push(struct imap_sel *sel, uint32_t uid)
 }
 
 /* the MSN of uid, 0 if it is not in the map */
-static uint32_t
-sel_msn(const struct imap_sel *sel, uint32_t uid)
+uint32_t
+imap_sel_msn(const struct imap_sel *sel, uint32_t uid)
 {
 	uint32_t lo = 0, hi = sel->n;
 
@@ -61,8 +61,9 @@ sel_remove(struct imap_sel *sel, uint32_t msn)
 	sel->n--;
 }
 
-static int
-sel_dir(const struct imap_sess *s, const char *name, char *out, size_t outsz)
+int
+imap_sel_dir(const struct imap_sess *s, const char *name, char *out,
+    size_t outsz)
 {
 	char dir[MAILIDX_NAME_MAX * 3 + 8];
 
@@ -150,7 +151,7 @@ upd_changed_fn(const struct mailidx_msg *m, void *arg)
 	uint32_t msn;
 
 	if (m->uid >= c->old_uidnext ||
-	    (msn = sel_msn(c->s->sel, m->uid)) == 0)
+	    (msn = imap_sel_msn(c->s->sel, m->uid)) == 0)
 		return 0;
 	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
 	flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
@@ -162,7 +163,7 @@ static int
 upd_vanished_fn(uint32_t uid, void *arg)
 {
 	struct upd_ctx *c = arg;
-	uint32_t msn = sel_msn(c->s->sel, uid);
+	uint32_t msn = imap_sel_msn(c->s->sel, uid);
 
 	if (msn == 0)
 		return 0;
@@ -323,7 +324,7 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	}
 	/* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected */
 	imap_sel_free(s);
-	if (sel_dir(s, c.sel->name, path, sizeof(path)) != 0) {
+	if (imap_sel_dir(s, c.sel->name, path, sizeof(path)) != 0) {
 		free(c.sel);
 		imap_no(s, "[NONEXISTENT] No such mailbox");
 		return;
@@ -455,7 +456,7 @@ expunge(struct imap_sess *s, const struct imap_seq *uids, int silent)
 	uint32_t uid, msn;
 	int rc;
 
-	if (sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
+	if (imap_sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
 		return -1;
 	buf_init(&c.files, 1024, (size_t)64 << 20);
 	rc = mailidx_write(s->u->idx, exp_fn, &c, &why);
@@ -473,7 +474,7 @@ expunge(struct imap_sess *s, const struct imap_seq *uids, int silent)
 		snprintf(p, sizeof(p), "%s/%s", root, file);
 		if (unlink(p) != 0 && errno != ENOENT)
 			log_warn_errno("event=unlink-failed file=%s", p);
-		if (!silent && (msn = sel_msn(s->sel, uid)) != 0) {
+		if (!silent && (msn = imap_sel_msn(s->sel, uid)) != 0) {
 			sel_remove(s->sel, msn);
 			(void)!buf_addf(&out, "* %u EXPUNGE\r\n", msn);
 		}
@@ -700,7 +701,7 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 	 * the output drains (CIO_DRAINED), like pop3d's RETR */
 	for (imap_seq_iter_init(&it); imap_seq_iter_next(&set, &it, &v);) {
 		if (uid) {
-			if ((msn = sel_msn(s->sel, v)) == 0)
+			if ((msn = imap_sel_msn(s->sel, v)) == 0)
 				continue;
 		} else
 			msn = v;
@@ -768,7 +769,7 @@ store_fn(struct mailidx_txn *t, void *arg, const char **why)
 	c->before = mb.highestmodseq;
 	for (imap_seq_iter_init(&it); imap_seq_iter_next(c->set, &it, &v);) {
 		if (c->uid) {
-			if ((msn = sel_msn(sel, v)) == 0)
+			if ((msn = imap_sel_msn(sel, v)) == 0)
 				continue;
 		} else
 			msn = v;
@@ -832,7 +833,7 @@ store_rename(struct imap_sess *s, struct store_ctx *c)
 	struct store_rec rec;
 	size_t off = 0;
 
-	if (sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
+	if (imap_sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
 		return;
 	buf_init(&rc.recs, 1024, (size_t)64 << 20);
 	while (off < c->recs.len) {

@@ -67,6 +67,7 @@ static const struct {
 	{ "EXPUNGE", imap_cmd_expunge, IN_SELECTED | F_UID },
 	{ "FETCH", imap_cmd_fetch, IN_SELECTED | F_UID | F_NOEXP },
 	{ "STORE", imap_cmd_store, IN_SELECTED | F_UID | F_NOEXP },
+	{ "SEARCH", imap_cmd_search, IN_SELECTED | F_UID | F_NOEXP },
 };
 
 static const char *const state_names[] = {
@@ -176,11 +177,14 @@ imap_auth_allowed(const struct imap_sess *s)
 }
 
 /* Only what is implemented is advertised (docs/imapd.md). */
+static const char caps_base[] = "IMAP4rev1 LITERAL- ID ENABLE IDLE "
+    "NAMESPACE UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE "
+    "ESEARCH";
+
 void
 imap_capabilities(struct imap_sess *s, struct buf *out)
 {
-	(void)!buf_addstr(out, "IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE "
-	    "UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE");
+	(void)!buf_addstr(out, caps_base);
 	if (s->state == IMAP_S_NOTAUTH) {
 		if (imap_tls_offered(s))
 			(void)!buf_addstr(out, " STARTTLS");
@@ -519,8 +523,7 @@ imap_sess_new(struct imapd *d, int fd, const struct sockaddr *peer,
 	 * handshake, where the session is secure */
 	buf_init(&caps, 256, 4096);
 	if (l != NULL && l->tls == CFG_TLS_IMPLICIT)
-		(void)!buf_addstr(&caps, "IMAP4rev1 LITERAL- ID ENABLE IDLE "
-		    "NAMESPACE UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE");
+		(void)!buf_addstr(&caps, caps_base);
 	else
 		imap_capabilities(s, &caps);
 	imap_printf(s, "* OK [CAPABILITY %s] Letterbox IMAP ready\r\n",

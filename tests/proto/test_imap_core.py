@@ -21,7 +21,7 @@ DOMAIN = "example.test"
 DEMO = "demo@" + DOMAIN
 
 CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
-        b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE")
+        b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH")
 
 
 def tls_ctx():
@@ -387,3 +387,35 @@ def test_two_sessions_noop_and_idle(imap):
         b"* 1 FETCH (UID 2)", b"* 2 FETCH (UID 3)", b"b5 OK FETCH completed"]
     a.close()
     b.close()
+
+
+def test_search(imap):
+    deliver(imap, [message("apple pie"), message("banana", "long body "
+                                                 "with a kiwi\r\n"),
+                   message("cherry")])
+    m = login(imap)
+    assert m.select("INBOX") == ("OK", [b"3"])
+    assert m.store("2", "+FLAGS", "(\\Seen)")[0] == "OK"
+    assert m.search(None, "ALL") == ("OK", [b"1 2 3"])
+    assert m.search(None, "UNSEEN") == ("OK", [b"1 3"])
+    assert m.search(None, "SUBJECT", "BANANA") == ("OK", [b"2"])
+    assert m.search(None, "BODY", "kiwi") == ("OK", [b"2"])
+    assert m.search(None, "OR", "SUBJECT", "apple", "SUBJECT",
+                    "cherry") == ("OK", [b"1 3"])
+    assert m.search(None, "NOT", "2:3") == ("OK", [b"1"])
+    assert m.uid("SEARCH", "UID", "2:*") == ("OK", [b"2 3"])
+    assert m.search(None, "FROM", "nobody") == ("OK", [b""])
+    typ, data = m.search("X-UNKNOWN", "ALL")
+    assert (typ, data) == ("NO", [b"[BADCHARSET (UTF-8 US-ASCII)] "
+                                  b"Unsupported charset"])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    r.cmd(b"x1 SELECT INBOX")
+    assert r.cmd(b"x2 SEARCH RETURN (MIN MAX COUNT ALL) NOT SEEN") == [
+        b'* ESEARCH (TAG "x2") MIN 1 MAX 3 ALL 1,3 COUNT 2',
+        b"x2 OK SEARCH completed"]
+    assert r.cmd(b"x3 UID SEARCH RETURN () ALL") == [
+        b'* ESEARCH (TAG "x3") UID ALL 1:3', b"x3 OK UID SEARCH completed"]
+    assert r.cmd(b"x4 SEARCH (")[-1].startswith(b"x4 BAD")
+    r.close()
+    m.logout()
