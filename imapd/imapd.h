@@ -19,9 +19,11 @@ struct ipcc;
 struct tlsw;
 struct mailidx;
 struct mailidx_txn;
+struct maildir_tmp;
 
 #define IMAP_TAG_MAX 64		/* longer tags get "* BAD" */
 #define IMAP_SASL_LINE_MAX 8192	/* an AUTHENTICATE response line */
+#define IMAP_APPEND_MAX (64ULL * 1024 * 1024)	/* APPENDLIMIT */
 
 /*
  * One user's index, shared by every session of that user in this
@@ -130,8 +132,12 @@ struct imap_sess {
 	uint64_t sasl_sid;
 	char sasl_mech[24];
 
+	struct maildir_tmp *app;	/* APPEND's message being received */
+	const char *sink_why;		/* why the sink refused (static) */
+
 	struct imap_user *u;		/* logged in */
 	struct imap_sel *sel;		/* SELECTED */
+	struct imap_fetch_job *fetch;	/* a FETCH being sent */
 };
 
 /* session.c */
@@ -187,6 +193,16 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,
     imap_cmd_unselect, imap_cmd_check, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_idle;
 void imap_idle_line(struct imap_sess *s, struct span line);
+/* imap_flags_add: "FLAGS (...)" of a message. */
+void imap_flags_add(struct imap_sess *s, struct mailidx_txn *t,
+    struct buf *b, uint32_t flags, uint64_t keywords);
+struct imap_seq;
+/* imap_mark_seen: set \Seen on set (UIDs if uid) and rename files. */
+void imap_mark_seen(struct imap_sess *s, const struct imap_seq *set,
+    int uid);
+/* sess_fetch.c: FETCH, resumed as the output drains */
+void imap_fetch_drained(struct imap_sess *s);
+void imap_fetch_stop(struct imap_sess *s);
 /* imap_sel_msn: the MSN of uid in the selected mailbox, 0 if none. */
 uint32_t imap_sel_msn(const struct imap_sel *sel, uint32_t uid);
 /* imap_sel_dir: the Maildir directory of mailbox name. */
@@ -201,6 +217,13 @@ void imap_sel_free(struct imap_sess *s);
 void imap_sel_update(struct imap_sess *s, int allow_expunge);
 /* imap_notify: inotify fired on wd: mark sessions, wake IDLErs. */
 void imap_notify(struct imapd *d, int wd);
+
+/* sess_append.c: APPEND and the literal sink */
+imap_cmd_fn imap_cmd_append;
+int imap_append_sink(void *ctx, enum imap_sink_ev ev,
+    const struct imap_lit_info *li, struct span data);
+/* imap_append_drop: remove a message file being received, if any. */
+void imap_append_drop(struct imap_sess *s);
 
 /* sess_search.c: SELECTED */
 imap_cmd_fn imap_cmd_search;

@@ -91,8 +91,8 @@ imap_sel_free(struct imap_sess *s)
 
 /* ---- flags ---- */
 
-static void
-flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
+void
+imap_flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
     uint32_t flags, uint64_t keywords)
 {
 	static const struct {
@@ -154,7 +154,7 @@ upd_changed_fn(const struct mailidx_msg *m, void *arg)
 	    (msn = imap_sel_msn(c->s->sel, m->uid)) == 0)
 		return 0;
 	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
-	flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
+	imap_flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
 	(void)!buf_addstr(&c->out, ")\r\n");
 	return 0;
 }
@@ -585,140 +585,6 @@ imap_idle_line(struct imap_sess *s, struct span line)
 	imap_wait_end(s);
 }
 
-/* ---- FETCH (index items; body items: XXX) ---- */
-
-struct fetch_ctx {
-	struct imap_sess *s;
-	struct mailidx_txn *t;
-	const struct imap_fetch *f;
-	int uid;
-	struct buf out;
-};
-
-static void
-date_add(struct buf *b, int64_t when)
-{
-	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May",
-	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	time_t tt = (time_t)when;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	(void)!buf_addf(b, "\"%2d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
-	    mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec);
-}
-
-static int
-fetch_one(struct fetch_ctx *c, uint32_t msn, const struct mailidx_msg *m)
-{
-	const struct imap_fetch *f = c->f;
-	size_t i;
-
-	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
-	for (i = 0; i < f->n; i++) {
-		if (i > 0)
-			(void)!buf_addstr(&c->out, " ");
-		switch (f->items[i].att) {
-		case IMAP_FA_UID:
-			(void)!buf_addf(&c->out, "UID %u", m->uid);
-			break;
-		case IMAP_FA_FLAGS:
-			flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
-			break;
-		case IMAP_FA_INTERNALDATE:
-			(void)!buf_addstr(&c->out, "INTERNALDATE ");
-			date_add(&c->out, m->internaldate);
-			break;
-		case IMAP_FA_RFC822_SIZE:
-			(void)!buf_addf(&c->out, "RFC822.SIZE %llu",
-			    (unsigned long long)m->size);
-			break;
-		default:
-			break;
-		}
-	}
-	return buf_addstr(&c->out, ")\r\n");
-}
-
-void
-imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
-{
-	struct imap_seq_range r[SEQ_RANGES_MAX];
-	struct imap_fetch_item items[FETCH_ITEMS_MAX];
-	struct fetch_ctx c = { s, NULL, NULL, uid, { 0 } };
-	struct imap_seq set;
-	struct imap_seq_iter it;
-	struct imap_fetch f;
-	struct mailidx_msg m;
-	const struct imap_arg *a = imap_args_at(args, 0);
-	const char *why = NULL;
-	size_t i;
-	uint32_t v, msn;
-
-	if (a == NULL || a->type != IMAP_ARG_ATOM ||
-	    imap_args_next(args, a) == NULL) {
-		imap_bad(s, "FETCH takes a sequence set and data items");
-		return;
-	}
-	imap_seq_init(&set, r, SEQ_RANGES_MAX);
-	if (imap_seq_parse(&set, a->s, uid ? (s->sel->n ?
-	    s->sel->uids[s->sel->n - 1] : 0) : s->sel->n, 0, &why) != 0) {
-		imap_bad(s, "Bad sequence set: %s", why);
-		return;
-	}
-	if (imap_fetch_parse(imap_args_rest(args, imap_args_next(args, a)),
-	    uid, items, FETCH_ITEMS_MAX, &f, &why) != 0) {
-		imap_bad(s, "%s", why);
-		return;
-	}
-	for (i = 0; i < f.n; i++)
-		if (items[i].att != IMAP_FA_UID &&
-		    items[i].att != IMAP_FA_FLAGS &&
-		    items[i].att != IMAP_FA_INTERNALDATE &&
-		    items[i].att != IMAP_FA_RFC822_SIZE) {
-			/* XXX: ENVELOPE, BODY, sections: imap_render */
-			imap_no(s, "[CANNOT] %s is not served yet",
-			    imap_fatt_name(items[i].att));
-			return;
-		}
-	if (f.changedsince || f.vanished) {
-		imap_bad(s, "CONDSTORE is not enabled");
-		return;
-	}
-	/* RFC 9051 6.4.5: a sequence number past the end is BAD */
-	if (!uid && imap_seq_max(&set) > s->sel->n) {
-		imap_bad(s, "Message sequence number out of range");
-		return;
-	}
-	c.f = &f;
-	if (mailidx_txn_begin(s->u->idx, 0, &c.t, &why) != 0) {
-		imap_no(s, "[SERVERBUG] Cannot read the index");
-		return;
-	}
-	buf_init(&c.out, 4096, (size_t)256 << 20);
-	/* XXX: one response buffer; long answers should be produced as
-	 * the output drains (CIO_DRAINED), like pop3d's RETR */
-	for (imap_seq_iter_init(&it); imap_seq_iter_next(&set, &it, &v);) {
-		if (uid) {
-			if ((msn = imap_sel_msn(s->sel, v)) == 0)
-				continue;
-		} else
-			msn = v;
-		/* a message expunged by another session but not yet told:
-		 * RFC 9051 7.5.1 lets us answer NO for it; it is skipped */
-		if (mailidx_msg_get(c.t, s->sel->mbox_id,
-		    s->sel->uids[msn - 1], &m) != 1)
-			continue;
-		if (fetch_one(&c, msn, &m) != 0)
-			break;
-	}
-	mailidx_txn_abort(&c.t);
-	imap_send(s, c.out.data, c.out.len);
-	buf_fini(&c.out);
-	imap_ok(s, "%sFETCH completed", uid ? "UID " : "");
-}
-
 /* ---- STORE (RFC 9051 6.4.6) ---- */
 
 struct store_ctx {
@@ -1006,7 +872,7 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 		    strlen((const char *)c.recs.data + off + sizeof(rec)) + 1) {
 			memcpy(&rec, c.recs.data + off, sizeof(rec));
 			(void)!buf_addf(&out, "* %u FETCH (", rec.msn);
-			flags_add(s, t, &out, rec.flags, rec.keywords);
+			imap_flags_add(s, t, &out, rec.flags, rec.keywords);
 			if (uid)
 				(void)!buf_addf(&out, " UID %u", rec.uid);
 			(void)!buf_addstr(&out, ")\r\n");
@@ -1017,4 +883,37 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 	buf_fini(&out);
 	buf_fini(&c.recs);
 	imap_ok(s, "%sSTORE completed", uid ? "UID " : "");
+}
+
+/* FETCH of a body without PEEK: \Seen on the set, files renamed, the
+ * change told by the FETCH responses themselves (their FLAGS). */
+void
+imap_mark_seen(struct imap_sess *s, const struct imap_seq *set, int uid)
+{
+	struct store_ctx c;
+	struct mailidx_txn *t;
+	const char *why = NULL;
+
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.set = set;
+	c.uid = uid;
+	c.op = '+';
+	c.flags = MAILIDX_F_SEEN;
+	buf_init(&c.recs, 1024, (size_t)64 << 20);
+	if (mailidx_write(s->u->idx, store_fn, &c, &why) == 0) {
+		store_rename(s, &c);
+		if (c.before == s->sel->modseq && mailidx_txn_begin(s->u->idx,
+		    0, &t, &why) == 0) {
+			struct mailidx_mbox mb;
+
+			if (mailidx_mbox_get_id(t, s->sel->mbox_id, &mb) == 1 &&
+			    mb.uidnext == s->sel->uidnext)
+				s->sel->modseq = mb.highestmodseq;
+			mailidx_txn_abort(&t);
+		}
+	} else
+		log_warn("conn=%s event=seen-failed reason=\"%s\"", s->id,
+		    why ? why : "?");
+	buf_fini(&c.recs);
 }

@@ -23,7 +23,9 @@
 #define IMAP_LINE_MAX (64 * 1024)	/* RFC 7162 4: at least 8192 */
 #define IMAP_INLINE_MAX (8 * 1024)
 #define IMAP_INLINE_TOTAL (64 * 1024)
-#define IMAP_LITERAL_MAX (64ULL * 1024 * 1024)
+/* past this the reader answers BAD [TOOBIG]; below it APPEND's sink
+ * answers NO [TOOBIG] above APPENDLIMIT (RFC 7889) */
+#define IMAP_LITERAL_MAX (1024ULL * 1024 * 1024)
 #define IMAP_ARGS_MAX 2048
 
 #define IN_NOTAUTH 0x1
@@ -58,6 +60,7 @@ static const struct {
 	{ "SUBSCRIBE", imap_cmd_subscribe, IN_LOGGED },
 	{ "UNSUBSCRIBE", imap_cmd_unsubscribe, IN_LOGGED },
 	{ "STATUS", imap_cmd_status, IN_LOGGED },
+	{ "APPEND", imap_cmd_append, IN_LOGGED },
 	{ "SELECT", imap_cmd_select, IN_LOGGED | F_NOUPD },
 	{ "EXAMINE", imap_cmd_examine, IN_LOGGED | F_NOUPD },
 	{ "IDLE", imap_cmd_idle, IN_LOGGED },
@@ -179,7 +182,7 @@ imap_auth_allowed(const struct imap_sess *s)
 /* Only what is implemented is advertised (docs/imapd.md). */
 static const char caps_base[] = "IMAP4rev1 LITERAL- ID ENABLE IDLE "
     "NAMESPACE UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE "
-    "ESEARCH";
+    "ESEARCH APPENDLIMIT=67108864";
 
 void
 imap_capabilities(struct imap_sess *s, struct buf *out)
@@ -258,8 +261,9 @@ parser_get(struct imap_sess *s)
 		s->ps = NULL;
 		return -1;
 	}
-	/* no sink yet: literals above IMAP_INLINE_MAX get BAD [TOOBIG] */
-	imap_parse_set_sink(s->ps, NULL, NULL);
+	/* literals above IMAP_INLINE_MAX: APPEND's go to tmp/, others
+	 * are refused */
+	imap_parse_set_sink(s->ps, imap_append_sink, s);
 	return 0;
 }
 
@@ -349,13 +353,16 @@ parse_error(struct imap_sess *s, const struct imap_err *err)
 		tag_set(s, err->tag);
 	else
 		s->tag[0] = '\0';
+	/* a message streamed for a command that then failed goes */
+	imap_append_drop(s);
 	if (err->code == IMAP_ERR_SINK)
-		imap_no(s, "%s", err->text);
+		imap_no(s, "%s", s->sink_why ? s->sink_why : err->text);
 	else if (err->resp_code != NULL)
 		imap_bad(s, "[%s] %s", err->resp_code, err->text);
 	else
 		imap_bad(s, "%s", err->text);
 	s->tag[0] = '\0';
+	s->sink_why = NULL;
 }
 
 /* One client line while a SASL exchange or IDLE waits for it: the
@@ -467,6 +474,7 @@ imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 		    cio_tls_version(io), cio_tls_cipher(io));
 		break;
 	case CIO_DRAINED:
+		imap_fetch_drained(s);
 		break;
 	case CIO_CLOSED:
 		log_info("conn=%s event=disconnect reason=\"%s\" "
@@ -539,6 +547,8 @@ imap_sess_free(struct imap_sess *s)
 	if (s->wait == IMAP_W_LOGIN || s->wait == IMAP_W_SASL)
 		ipcc_cancel(d->authd, s->wait_reqid);
 	imap_auth_abort(s);
+	imap_append_drop(s);
+	imap_fetch_stop(s);
 	imap_sel_free(s);
 	if (s->u != NULL)
 		imap_user_put(d, &s->u);

@@ -21,7 +21,7 @@ DOMAIN = "example.test"
 DEMO = "demo@" + DOMAIN
 
 CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
-        b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH")
+        b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864")
 
 
 def tls_ctx():
@@ -419,3 +419,70 @@ def test_search(imap):
     assert r.cmd(b"x4 SEARCH (")[-1].startswith(b"x4 BAD")
     r.close()
     m.logout()
+
+
+def test_append_fetch_body(imap):
+    m = login(imap)
+    small = message("small")
+    # above the reader's 8 KiB inline size: streamed into tmp/
+    big = message("big", "".join("line %06d of a big message\r\n" % i
+                                 for i in range(40000)))
+    assert len(big) > 1000000
+    typ, data = m.append("Drafts", "(\\Draft \\Seen $Mine)",
+                         '"17-Jul-1996 02:44:25 -0700"', small)
+    assert typ == "OK", data
+    uidv = re.match(rb"\[APPENDUID (\d+) 1\] APPEND completed$", data[0])
+    assert uidv, data
+    typ, data = m.append("Drafts", None, None, big)
+    assert data == [b"[APPENDUID " + uidv.group(1) + b" 2] APPEND completed"]
+    assert m.append("Nope", None, None, small) == ("NO", [
+        b"[TRYCREATE] No such mailbox"])
+    assert m.select("Drafts") == ("OK", [b"2"])
+    typ, data = m.fetch("1", "(FLAGS INTERNALDATE RFC822.SIZE)")
+    assert (typ, data) == ("OK", [
+        b'1 (FLAGS (\\Seen \\Draft $Mine) INTERNALDATE '
+        b'"17-Jul-1996 09:44:25 +0000" RFC822.SIZE %d)' % len(small)])
+    typ, data = m.fetch("1", "(BODY.PEEK[])")
+    assert typ == "OK" and data[0][1] == small, data
+    typ, data = m.uid("FETCH", "2", "(BODY.PEEK[]<10.20>)")
+    assert data == [(b"2 (BODY[]<10> {20}", big[10:30]), b" UID 2)"], data
+    typ, data = m.fetch("2", "(FLAGS)")
+    assert data == [b"2 (FLAGS ())"]
+    # without PEEK: the whole big message, streamed, and \Seen set
+    typ, data = m.fetch("2", "(RFC822)")
+    assert typ == "OK" and data[0][0] == b"2 (RFC822 {%d}" % len(big)
+    assert data[0][1] == big
+    assert data[1] == b" FLAGS (\\Seen))"
+    cur = os.listdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                  "demo", ".Drafts", "cur"))
+    assert sorted(f.split(":2,")[1] for f in cur) == ["DS", "S"], cur
+    assert m.status("Drafts", "(MESSAGES UNSEEN SIZE)") == ("OK", [
+        b'"Drafts" (MESSAGES 2 UNSEEN 0 SIZE %d)' % (len(small) + len(big))])
+    # an APPEND into the selected mailbox tells EXISTS
+    m.untagged_responses.pop("EXISTS", None)
+    typ, data = m.append("Drafts", None, None, small)
+    assert m.untagged_responses.pop("EXISTS") == [b"3"]
+    m.logout()
+
+
+def test_append_refused_literals(imap):
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    # too big for APPENDLIMIT: refused before "+", nothing read
+    r.send(b"a1 APPEND INBOX {70000000}\r\n")
+    assert r.line() == b"a1 NO [TOOBIG] Message larger than APPENDLIMIT"
+    # a big literal for another command
+    r.send(b"a2 LOGIN {20000}\r\n")
+    ln = r.line()
+    assert ln == b"a2 NO [TOOBIG] Literal too big for this command", ln
+    # a synchronising literal: "+", then the message
+    r.send(b"a3 APPEND INBOX {8}\r\n")
+    assert r.line() == b"+ Ready for literal data"
+    r.send(b"a: b\r\n\r\n\r\n")
+    ln = r.line()
+    assert re.match(rb"a3 OK \[APPENDUID \d+ 1\] APPEND completed$", ln), ln
+    # LITERAL-: a small non-synchronising literal needs no "+"
+    r.send(b"a4 APPEND INBOX {8+}\r\na: c\r\n\r\n\r\n")
+    ln = r.line()
+    assert re.match(rb"a4 OK \[APPENDUID \d+ 2\] APPEND completed$", ln), ln
+    r.close()
