@@ -225,6 +225,9 @@ int imap_append_sink(void *ctx, enum imap_sink_ev ev,
 /* imap_append_drop: remove a message file being received, if any. */
 void imap_append_drop(struct imap_sess *s);
 
+/* sess_copy.c: SELECTED */
+imap_cmd_fn imap_cmd_copy, imap_cmd_move;
+
 /* sess_search.c: SELECTED */
 imap_cmd_fn imap_cmd_search;
 

@@ -21,7 +21,8 @@ DOMAIN = "example.test"
 DEMO = "demo@" + DOMAIN
 
 CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
-        b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864")
+        b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
+        b"UIDPLUS MOVE")
 
 
 def tls_ctx():
@@ -485,4 +486,51 @@ def test_append_refused_literals(imap):
     r.send(b"a4 APPEND INBOX {8+}\r\na: c\r\n\r\n\r\n")
     ln = r.line()
     assert re.match(rb"a4 OK \[APPENDUID \d+ 2\] APPEND completed$", ln), ln
+    r.close()
+
+
+def test_copy_move_uid_expunge(imap):
+    deliver(imap, [message("m%d" % i) for i in range(1, 6)])
+    m = login(imap)
+    assert m.select("INBOX") == ("OK", [b"5"])
+    uidv = m.status("Archive", "(UIDVALIDITY)")[1][0].split()[-1][:-1]
+    assert m.store("2", "+FLAGS", "(\\Flagged)")[0] == "OK"
+    typ, data = m.copy("1:3", "Archive")
+    assert (typ, data) == ("OK", [b"[COPYUID " + uidv + b" 1:3 1:3] COPY "
+                                  b"completed"])
+    assert m.copy("1", "Nope") == ("NO", [b"[TRYCREATE] No such mailbox"])
+    m.untagged_responses.pop("OK", None)
+    typ, data = m.uid("MOVE", "4,5", "Archive")
+    assert typ == "OK", data
+    assert m.untagged_responses.pop("OK") == [
+        b"[COPYUID " + uidv + b" 4:5 4:5] Moved"]
+    assert m.untagged_responses.pop("EXPUNGE") == [b"4", b"4"]
+    assert m.fetch("1:*", "UID") == ("OK", [b"1 (UID 1)", b"2 (UID 2)",
+                                            b"3 (UID 3)"])
+    assert m.status("Archive", "(MESSAGES)") == ("OK", [
+        b'"Archive" (MESSAGES 5)'])
+    # UID EXPUNGE only expunges the UIDs given
+    assert m.store("1:3", "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+    assert m.uid("EXPUNGE", "2:3")[0] == "OK"
+    assert m.untagged_responses.pop("EXPUNGE") == [b"2", b"2"]
+    assert m.fetch("1:*", "(UID FLAGS)") == ("OK", [
+        b"1 (UID 1 FLAGS (\\Deleted))"])
+    assert m.select("Archive") == ("OK", [b"5"])
+    assert m.fetch("1:*", "FLAGS") == ("OK", [
+        b"1 (FLAGS ())", b"2 (FLAGS (\\Flagged))", b"3 (FLAGS ())",
+        b"4 (FLAGS ())", b"5 (FLAGS ())"])
+    typ, data = m.fetch("5", "(BODY.PEEK[])")
+    assert data[0][1].endswith(message("m5")), data
+    m.logout()
+
+
+def test_move_raw_copyuid(imap):
+    deliver(imap, [message("a"), message("b")])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    r.cmd(b"m1 SELECT INBOX")
+    out = r.cmd(b"m2 MOVE 1 Trash")
+    assert len(out) == 3, out
+    assert re.match(rb"\* OK \[COPYUID \d+ 1 1\] Moved$", out[0]), out
+    assert out[1:] == [b"* 1 EXPUNGE", b"m2 OK MOVE completed"]
     r.close()
