@@ -121,7 +121,7 @@ imap_cmd_id(struct imap_sess *s, struct imap_args args, int uid)
 	imap_ok(s, "ID completed");
 }
 
-/* RFC 5161 ENABLE; CONDSTORE's and QRESYNC's are not offered yet. */
+/* RFC 5161 ENABLE: CONDSTORE (RFC 7162), UTF8=ACCEPT (RFC 6855). */
 void
 imap_cmd_enable(struct imap_sess *s, struct imap_args args, int uid)
 {
@@ -142,6 +142,12 @@ imap_cmd_enable(struct imap_sess *s, struct imap_args args, int uid)
 	for (a = imap_args_at(args, 0); a != NULL;
 	    a = imap_args_next(args, a)) {
 		/* RFC 5161 3.1: only what was not enabled before is told */
+		if (imap_arg_atom_is(a, "CONDSTORE") &&
+		    !(s->enabled & IMAP_EN_CONDSTORE)) {
+			s->enabled |= IMAP_EN_CONDSTORE;
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+			    " CONDSTORE");
+		}
 		if (imap_arg_atom_is(a, "UTF8=ACCEPT") &&
 		    !(s->enabled & IMAP_EN_UTF8)) {
 			s->enabled |= IMAP_EN_UTF8;

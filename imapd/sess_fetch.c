@@ -195,6 +195,10 @@ job_items(struct imap_sess *s, struct imap_fetch_job *j,
 			(void)!buf_addf(b, "RFC822.SIZE %llu",
 			    (unsigned long long)j->m.size);
 			break;
+		case IMAP_FA_MODSEQ:
+			(void)!buf_addf(b, "MODSEQ (%llu)",
+			    (unsigned long long)j->m.modseq);
+			break;
 		default:
 			body_begin(s, j, b, it);
 			imap_send(s, b->data, b->len);
@@ -255,6 +259,10 @@ job_run(struct imap_sess *s)
 			 * 9051 7.5.1 lets it be left out */
 			if (mailidx_msg_get(t, s->sel->mbox_id,
 			    s->sel->uids[j->msn - 1], &j->m) != 1)
+				continue;
+			/* RFC 7162 3.1.4.1 */
+			if (j->f.changedsince &&
+			    j->m.modseq <= j->f.changedsince_modseq)
 				continue;
 			j->in_msg = 1;
 			j->item = 0;
@@ -318,9 +326,12 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 	for (i = 0; i < j->f.n; i++) {
 		const struct imap_fetch_item *it = &j->f.items[i];
 
+		if (it->att == IMAP_FA_MODSEQ)
+			s->enabled |= IMAP_EN_CONDSTORE;	/* 3.1 */
 		if (it->att == IMAP_FA_UID || it->att == IMAP_FA_FLAGS ||
 		    it->att == IMAP_FA_INTERNALDATE ||
-		    it->att == IMAP_FA_RFC822_SIZE)
+		    it->att == IMAP_FA_RFC822_SIZE ||
+		    it->att == IMAP_FA_MODSEQ)
 			continue;
 		if (!is_whole(it)) {
 			/* XXX: ENVELOPE, BODY(STRUCTURE), sections, BINARY:
@@ -333,10 +344,22 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 		if (!it->peek)
 			seen = 1;
 	}
-	if (j->f.changedsince || j->f.vanished) {
+	if (j->f.vanished) {
 		free(j);
-		imap_bad(s, "CONDSTORE is not offered");
+		imap_bad(s, "VANISHED needs QRESYNC, which is not offered");
 		return;
+	}
+	if (j->f.changedsince || (s->enabled & IMAP_EN_CONDSTORE)) {
+		/* RFC 7162 3.1.4.1, 3.1.2: MODSEQ comes with the answer */
+		s->enabled |= IMAP_EN_CONDSTORE;
+		for (i = 0; i < j->f.n && j->f.items[i].att != IMAP_FA_MODSEQ;
+		    i++)
+			;
+		if (i == j->f.n && j->f.changedsince &&
+		    j->f.n < FETCH_ITEMS_MAX) {
+			memset(&j->items[j->f.n], 0, sizeof(j->items[0]));
+			j->items[j->f.n++].att = IMAP_FA_MODSEQ;
+		}
 	}
 	/* RFC 9051 6.4.5: a sequence number past the end is BAD */
 	if (!uid && imap_seq_max(&j->set) > s->sel->n) {

@@ -678,6 +678,7 @@ imap_cmd_status(struct imap_sess *s, struct imap_args args, int uid)
 		    !imap_arg_atom_is(a, "UNSEEN") &&
 		    !imap_arg_atom_is(a, "DELETED") &&
 		    !imap_arg_atom_is(a, "SIZE") &&
+		    !imap_arg_atom_is(a, "HIGHESTMODSEQ") &&
 		    !imap_arg_atom_is(a, "RECENT")) {
 			imap_bad(s, "Unknown STATUS item");
 			return;
@@ -712,7 +713,11 @@ imap_cmd_status(struct imap_sess *s, struct imap_args args, int uid)
 			(void)!buf_addf(&b, "UNSEEN %u", c.mb.unseen);
 		else if (imap_arg_atom_is(a, "DELETED"))
 			(void)!buf_addf(&b, "DELETED %u", c.mb.deleted);
-		else if (imap_arg_atom_is(a, "SIZE"))
+		else if (imap_arg_atom_is(a, "HIGHESTMODSEQ")) {
+			s->enabled |= IMAP_EN_CONDSTORE;	/* 7162 3.1 */
+			(void)!buf_addf(&b, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)c.mb.highestmodseq);
+		} else if (imap_arg_atom_is(a, "SIZE"))
 			(void)!buf_addf(&b, "SIZE %llu",
 			    (unsigned long long)c.mb.size);
 		else	/* \Recent is not tracked (docs/imapd.md) */

@@ -26,6 +26,7 @@ struct search_ctx {
 	const struct mailidx_msg *cur;	/* the message being matched */
 	int fd;				/* its file, opened on first read */
 	int failed;
+	uint64_t max_modseq;		/* of the hits (RFC 7162 3.1.5) */
 	uint32_t *hits;			/* MSNs or UIDs, ascending */
 	size_t n_hits, cap_hits;
 };
@@ -99,6 +100,8 @@ search_msg_fn(const struct mailidx_msg *m, void *arg)
 			    sizeof(*c->hits));
 		}
 		c->hits[c->n_hits++] = msn;
+		if (m->modseq > c->max_modseq)
+			c->max_modseq = m->modseq;
 	}
 	return 0;
 }
@@ -145,11 +148,8 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 		imap_bad(s, "SEARCHRES ($, SAVE) is not offered");
 		return;
 	}
-	if (srch.uses_modseq) {
-		free(nodes);
-		imap_bad(s, "CONDSTORE is not offered");
-		return;
-	}
+	if (srch.uses_modseq)
+		s->enabled |= IMAP_EN_CONDSTORE;	/* RFC 7162 3.1 */
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	c.fd = -1;
@@ -195,10 +195,17 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 		}
 		if (srch.ret & IMAP_SRET_COUNT)
 			(void)!buf_addf(&b, " COUNT %zu", c.n_hits);
+		if (srch.uses_modseq && c.n_hits > 0)
+			(void)!buf_addf(&b, " MODSEQ %llu",
+			    (unsigned long long)c.max_modseq);
 	} else {
 		(void)!buf_addstr(&b, "* SEARCH");
 		for (i = 0; i < c.n_hits; i++)
 			(void)!buf_addf(&b, " %u", c.hits[i]);
+		/* RFC 7162 3.1.5: the highest MODSEQ of what matched */
+		if (srch.uses_modseq && c.n_hits > 0)
+			(void)!buf_addf(&b, " (MODSEQ %llu)",
+			    (unsigned long long)c.max_modseq);
 	}
 	(void)!buf_addstr(&b, "\r\n");
 	imap_send(s, b.data, b.len);

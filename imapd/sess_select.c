@@ -155,6 +155,9 @@ upd_changed_fn(const struct mailidx_msg *m, void *arg)
 		return 0;
 	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
 	imap_flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
+	if (c->s->enabled & IMAP_EN_CONDSTORE)
+		(void)!buf_addf(&c->out, " MODSEQ (%llu)",
+		    (unsigned long long)m->modseq);
 	(void)!buf_addstr(&c->out, ")\r\n");
 	return 0;
 }
@@ -311,10 +314,20 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	unsigned i;
 	int rc;
 
-	if (imap_args_count(args) != 1) {
-		imap_bad(s, "%s takes a mailbox name", verb);
+	const struct imap_arg *par = imap_args_at(args, 1);
+
+	if (imap_args_count(args) > 2 || imap_args_count(args) < 1 ||
+	    (par != NULL && (par->type != IMAP_ARG_LIST ||
+	    par->n_items != 1 ||
+	    !imap_arg_atom_is(imap_args_at(imap_arg_items(par), 0),
+	    "CONDSTORE")))) {
+		imap_bad(s, "%s takes a mailbox name and optionally "
+		    "(CONDSTORE)", verb);
 		return;
 	}
+	/* RFC 7162 3.1.8: SELECT (CONDSTORE) enables CONDSTORE */
+	if (par != NULL)
+		s->enabled |= IMAP_EN_CONDSTORE;
 	memset(&c, 0, sizeof(c));
 	c.sel = xcalloc(1, sizeof(*c.sel));
 	if (imap_mbox_name(s, imap_args_at(args, 0), c.sel->name,
@@ -375,6 +388,9 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	(void)!buf_addf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 	    "* OK [UIDNEXT %u] Predicted next UID\r\n",
 	    c.mb.uidvalidity, c.mb.uidnext);
+	if (s->enabled & IMAP_EN_CONDSTORE)
+		(void)!buf_addf(&b, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		    (unsigned long long)c.mb.highestmodseq);
 	(void)!buf_addstr(&b, ro ? "* OK [PERMANENTFLAGS ()] Read-only "
 	    "mailbox\r\n" : "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
 	    "\\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n");
@@ -596,13 +612,16 @@ struct store_ctx {
 	uint64_t keywords;
 	struct span kwnames[MAILIDX_KEYWORDS];
 	size_t n_kw;
-	struct buf recs;	/* uid, msn, flags, keywords, file NUL */
+	struct buf recs;	/* store_rec, file NUL */
 	uint64_t before;	/* highestmodseq before our changes */
+	uint64_t unchangedsince;	/* RFC 7162 3.1.3, 0: none */
+	int unch_zero;		/* UNCHANGEDSINCE 0: every message fails */
+	struct buf modified;	/* u32 MSNs or UIDs that failed it */
 };
 
 struct store_rec {
 	uint32_t uid, msn, flags;
-	uint64_t keywords;
+	uint64_t keywords, modseq;
 };
 
 static int
@@ -621,6 +640,7 @@ store_fn(struct mailidx_txn *t, void *arg, const char **why)
 	int modified, rc;
 
 	buf_reset(&c->recs);
+	buf_reset(&c->modified);
 	c->keywords = 0;
 	for (i = 0; i < c->n_kw; i++) {
 		snprintf(name, sizeof(name), "%.*s", (int)c->kwnames[i].n,
@@ -646,10 +666,19 @@ store_fn(struct mailidx_txn *t, void *arg, const char **why)
 				return -1;
 			continue;
 		}
-		rc = mailidx_msg_store(t, sel->mbox_id, sel->uids[msn - 1],
-		    c->op, c->flags, c->keywords, 0, &m, &modified, why);
+		modified = c->unch_zero;
+		rc = c->unch_zero ? 0 : mailidx_msg_store(t, sel->mbox_id,
+		    sel->uids[msn - 1], c->op, c->flags, c->keywords,
+		    c->unchangedsince, &m, &modified, why);
 		if (rc != 0)
 			return rc;
+		if (modified) {
+			v = c->uid ? m.uid : msn;
+			if (buf_add(&c->modified, &v, sizeof(v)) != 0)
+				return -1;
+			continue;
+		}
+		rec.modseq = m.modseq;
 		rec.uid = m.uid;
 		rec.msn = msn;
 		rec.flags = m.flags;
@@ -798,6 +827,31 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 
 	memset(&c, 0, sizeof(c));
 	op = a != NULL ? imap_args_next(args, a) : NULL;
+	/* RFC 7162 3.1.3: STORE set (UNCHANGEDSINCE n) item flags */
+	if (op != NULL && op->type == IMAP_ARG_LIST) {
+		struct imap_args mods = imap_arg_items(op);
+		const struct imap_arg *k = imap_args_at(mods, 0);
+		const struct imap_arg *n = k ? imap_args_next(mods, k) : NULL;
+		char *end;
+
+		if (imap_args_count(mods) != 2 ||
+		    !imap_arg_atom_is(k, "UNCHANGEDSINCE") ||
+		    n->type != IMAP_ARG_ATOM || n->s.n == 0 || n->s.n > 20 ||
+		    n->s.p[0] < '0' || n->s.p[0] > '9') {
+			imap_bad(s, "STORE modifier must be (UNCHANGEDSINCE "
+			    "n)");
+			return;
+		}
+		c.unchangedsince = strtoull((const char *)n->s.p, &end, 10);
+		if (end != (const char *)n->s.p + n->s.n) {
+			imap_bad(s, "Bad UNCHANGEDSINCE value");
+			return;
+		}
+		/* 0 is allowed: it fails for every message (3.1.3) */
+		c.unch_zero = c.unchangedsince == 0;
+		s->enabled |= IMAP_EN_CONDSTORE;
+		op = imap_args_next(args, op);
+	}
 	fl = op != NULL ? imap_args_next(args, op) : NULL;
 	if (fl == NULL || a->type != IMAP_ARG_ATOM ||
 	    op->type != IMAP_ARG_ATOM) {
@@ -845,10 +899,12 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 	c.set = &set;
 	c.uid = uid;
 	buf_init(&c.recs, 1024, (size_t)64 << 20);
+	buf_init(&c.modified, 64, (size_t)16 << 20);
 	/* XXX: a write transaction on the loop (docs/imapd.md) */
 	rc = mailidx_write(s->u->idx, store_fn, &c, &why);
 	if (rc != 0) {
 		buf_fini(&c.recs);
+		buf_fini(&c.modified);
 		imap_no(s, c.n_kw > 0 && c.op != '-' ? "[LIMIT] Cannot store "
 		    "the flags (at most 64 keywords)" :
 		    "[SERVERBUG] Cannot store the flags");
@@ -875,14 +931,35 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 			imap_flags_add(s, t, &out, rec.flags, rec.keywords);
 			if (uid)
 				(void)!buf_addf(&out, " UID %u", rec.uid);
+			if (s->enabled & IMAP_EN_CONDSTORE)
+				(void)!buf_addf(&out, " MODSEQ (%llu)",
+				    (unsigned long long)rec.modseq);
 			(void)!buf_addstr(&out, ")\r\n");
 		}
 		mailidx_txn_abort(&t);
 	}
 	imap_send(s, out.data, out.len);
-	buf_fini(&out);
 	buf_fini(&c.recs);
-	imap_ok(s, "%sSTORE completed", uid ? "UID " : "");
+	if (c.modified.len > 0) {
+		/* RFC 7162 3.1.3: the ones that changed since */
+		uint32_t *v = (uint32_t *)(void *)c.modified.data;
+		size_t n = c.modified.len / sizeof(*v), i, k;
+
+		buf_reset(&out);
+		(void)!buf_addf(&out, "%s OK [MODIFIED ", s->tag);
+		for (i = 0; i < n; i = k + 1) {
+			for (k = i; k + 1 < n && v[k + 1] == v[k] + 1; k++)
+				;
+			(void)!buf_addf(&out, "%s%u", i ? "," : "", v[i]);
+			if (k > i)
+				(void)!buf_addf(&out, ":%u", v[k]);
+		}
+		(void)!buf_addstr(&out, "] Conditional STORE failed\r\n");
+		imap_send(s, out.data, out.len);
+	} else
+		imap_ok(s, "%sSTORE completed", uid ? "UID " : "");
+	buf_fini(&out);
+	buf_fini(&c.modified);
 }
 
 /* FETCH of a body without PEEK: \Seen on the set, files renamed, the
@@ -901,6 +978,7 @@ imap_mark_seen(struct imap_sess *s, const struct imap_seq *set, int uid)
 	c.op = '+';
 	c.flags = MAILIDX_F_SEEN;
 	buf_init(&c.recs, 1024, (size_t)64 << 20);
+	buf_init(&c.modified, 64, 1024);
 	if (mailidx_write(s->u->idx, store_fn, &c, &why) == 0) {
 		store_rename(s, &c);
 		if (c.before == s->sel->modseq && mailidx_txn_begin(s->u->idx,
@@ -916,4 +994,5 @@ imap_mark_seen(struct imap_sess *s, const struct imap_seq *set, int uid)
 		log_warn("conn=%s event=seen-failed reason=\"%s\"", s->id,
 		    why ? why : "?");
 	buf_fini(&c.recs);
+	buf_fini(&c.modified);
 }

@@ -184,7 +184,7 @@ imap_auth_allowed(const struct imap_sess *s)
 /* Only what is implemented is advertised (docs/imapd.md). */
 static const char caps_base[] = "IMAP4rev1 LITERAL- ID ENABLE IDLE "
     "NAMESPACE UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE "
-    "ESEARCH APPENDLIMIT=67108864 UIDPLUS MOVE";
+    "ESEARCH APPENDLIMIT=67108864 UIDPLUS MOVE CONDSTORE";
 
 void
 imap_capabilities(struct imap_sess *s, struct buf *out)

@@ -22,7 +22,7 @@ DEMO = "demo@" + DOMAIN
 
 CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
-        b"UIDPLUS MOVE")
+        b"UIDPLUS MOVE CONDSTORE")
 
 
 def tls_ctx():
@@ -533,4 +533,44 @@ def test_move_raw_copyuid(imap):
     assert len(out) == 3, out
     assert re.match(rb"\* OK \[COPYUID \d+ 1 1\] Moved$", out[0]), out
     assert out[1:] == [b"* 1 EXPUNGE", b"m2 OK MOVE completed"]
+    r.close()
+
+
+def test_condstore(imap):
+    deliver(imap, [message("c1"), message("c2"), message("c3")])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    out = r.cmd(b"c1 SELECT INBOX (CONDSTORE)")
+    hms = [ln for ln in out if ln.startswith(b"* OK [HIGHESTMODSEQ ")]
+    assert len(hms) == 1, out
+    hms = int(hms[0].split()[3][:-1])
+    assert r.cmd(b"c2 FETCH 1:* (MODSEQ)") == [
+        b"* 1 FETCH (MODSEQ (%d))" % (hms - 2),
+        b"* 2 FETCH (MODSEQ (%d))" % (hms - 1),
+        b"* 3 FETCH (MODSEQ (%d))" % hms, b"c2 OK FETCH completed"]
+    assert r.cmd(b"c3 STORE 2 +FLAGS (\\Seen)") == [
+        b"* 2 FETCH (FLAGS (\\Seen) MODSEQ (%d))" % (hms + 1),
+        b"c3 OK STORE completed"]
+    assert r.cmd(b"c4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % hms) == [
+        b"* 2 FETCH (FLAGS (\\Seen) UID 2 MODSEQ (%d))" % (hms + 1),
+        b"c4 OK UID FETCH completed"]
+    # the message changed since: MODIFIED, nothing stored for it
+    assert r.cmd(b"c5 STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)"
+                 % hms) == [
+        b"* 1 FETCH (FLAGS (\\Flagged) MODSEQ (%d))" % (hms + 2),
+        b"c5 OK [MODIFIED 2] Conditional STORE failed"]
+    assert r.cmd(b"c6 UID STORE 3 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)") == [
+        b"c6 OK [MODIFIED 3] Conditional STORE failed"]
+    assert r.cmd(b"c7 SEARCH MODSEQ %d" % (hms + 1)) == [
+        b"* SEARCH 1 2 (MODSEQ %d)" % (hms + 2), b"c7 OK SEARCH completed"]
+    assert r.cmd(b"c8 STATUS INBOX (HIGHESTMODSEQ MESSAGES)") == [
+        b'* STATUS "INBOX" (HIGHESTMODSEQ %d MESSAGES 3)' % (hms + 2),
+        b"c8 OK STATUS completed"]
+    assert r.cmd(b"c9 UID FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED)")[-1] \
+        .startswith(b"c9 BAD")
+    r.close()
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    assert r.cmd(b"e1 ENABLE CONDSTORE") == [b"* ENABLED CONDSTORE",
+                                             b"e1 OK ENABLE completed"]
     r.close()
