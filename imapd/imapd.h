@@ -229,7 +229,7 @@ void imap_append_drop(struct imap_sess *s);
 imap_cmd_fn imap_cmd_copy, imap_cmd_move;
 
 /* sess_search.c: SELECTED */
-imap_cmd_fn imap_cmd_search;
+imap_cmd_fn imap_cmd_search, imap_cmd_sort, imap_cmd_thread;
 
 /* user.c: the per-process user table and the inotify watches */
 struct imap_user *imap_user_get(struct imapd *d, const char *address,

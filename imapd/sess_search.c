@@ -29,7 +29,37 @@ struct search_ctx {
 	uint64_t max_modseq;		/* of the hits (RFC 7162 3.1.5) */
 	uint32_t *hits;			/* MSNs or UIDs, ascending */
 	size_t n_hits, cap_hits;
+	struct kept *kept;		/* SORT, THREAD: the hits' records */
+	int keep;
 };
+
+/* A matching message kept for SORT and THREAD (its blob points into
+ * the read transaction, which stays open until they are done). */
+struct kept {
+	struct mailidx_msg m;
+	struct span blob;
+	const char *root;
+};
+
+/* SORT and THREAD read a file only for what the blob lacks: open,
+ * read, close each time, so no descriptor is held per message. */
+static ssize_t
+kept_read(void *arg, uint64_t off, void *buf, size_t len)
+{
+	struct kept *k = arg;
+	char p[PATH_MAX + MAILIDX_FILE_MAX + 2];
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", k->root, k->m.file);
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	do
+		n = pread(fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	return n;
+}
 
 static ssize_t
 search_read(void *arg, uint64_t off, void *buf, size_t len)
@@ -98,6 +128,14 @@ search_msg_fn(const struct mailidx_msg *m, void *arg)
 			c->cap_hits = c->cap_hits ? c->cap_hits * 2 : 256;
 			c->hits = xreallocarray(c->hits, c->cap_hits,
 			    sizeof(*c->hits));
+			if (c->keep)
+				c->kept = xreallocarray(c->kept, c->cap_hits,
+				    sizeof(*c->kept));
+		}
+		if (c->keep) {
+			c->kept[c->n_hits].m = *m;
+			c->kept[c->n_hits].blob = mm.blob;
+			c->kept[c->n_hits].root = c->root;
 		}
 		c->hits[c->n_hits++] = msn;
 		if (m->modseq > c->max_modseq)
@@ -121,62 +159,73 @@ esearch_all(struct buf *b, const uint32_t *v, size_t n)
 	}
 }
 
-void
-imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
+/* Parse the search keys and run them over the selected mailbox; the
+ * read transaction stays open in c->t (the caller aborts it).  0, or
+ * -1 with the answer sent. */
+static int
+run_search(struct imap_sess *s, struct imap_args args, struct search_ctx *c,
+    struct imap_search *srch, struct imap_snode *nodes)
 {
-	struct search_ctx c;
-	struct imap_search srch;
 	struct imap_search_err err;
-	struct imap_snode *nodes;
 	const char *why = NULL;
-	struct buf b;
-	size_t i;
 
-	nodes = xcalloc(SEARCH_NODES_MAX, sizeof(*nodes));
-	if (imap_search_parse(args, nodes, SEARCH_NODES_MAX, &srch,
+	if (imap_search_parse(args, nodes, SEARCH_NODES_MAX, srch,
 	    &err) != 0) {
 		if (err.resp_code != NULL)
 			imap_reply(s, err.no ? "NO" : "BAD", "[%s] %s",
 			    err.resp_code, err.text);
 		else
 			imap_reply(s, err.no ? "NO" : "BAD", "%s", err.text);
-		free(nodes);
-		return;
+		return -1;
 	}
-	if (srch.uses_saved || (srch.ret & IMAP_SRET_SAVE)) {
-		free(nodes);
+	if (srch->uses_saved || (srch->ret & IMAP_SRET_SAVE)) {
 		imap_bad(s, "SEARCHRES ($, SAVE) is not offered");
-		return;
+		return -1;
 	}
-	if (srch.uses_modseq)
+	if (srch->uses_modseq)
 		s->enabled |= IMAP_EN_CONDSTORE;	/* RFC 7162 3.1 */
-	memset(&c, 0, sizeof(c));
-	c.s = s;
-	c.fd = -1;
-	c.mc.s = &srch;
-	c.mc.n_msgs = s->sel->n;
-	c.mc.max_uid = s->sel->n ? s->sel->uids[s->sel->n - 1] : 0;
-	c.mc.saved = NULL;
-	c.mc.keyword_id = search_keyword;
-	c.mc.keyword_arg = &c;
-	c.mc.now = (int64_t)time(NULL);
-	c.mc.zone_min = 0;	/* INTERNALDATE is told in UTC */
-	if (imap_sel_dir(s, s->sel->name, c.root, sizeof(c.root)) != 0 ||
-	    mailidx_txn_begin(s->u->idx, 0, &c.t, &why) != 0) {
-		free(nodes);
+	c->s = s;
+	c->fd = -1;
+	c->mc.s = srch;
+	c->mc.n_msgs = s->sel->n;
+	c->mc.max_uid = s->sel->n ? s->sel->uids[s->sel->n - 1] : 0;
+	c->mc.saved = NULL;
+	c->mc.keyword_id = search_keyword;
+	c->mc.keyword_arg = c;
+	c->mc.now = (int64_t)time(NULL);
+	c->mc.zone_min = 0;	/* INTERNALDATE is told in UTC */
+	if (imap_sel_dir(s, s->sel->name, c->root, sizeof(c->root)) != 0 ||
+	    mailidx_txn_begin(s->u->idx, 0, &c->t, &why) != 0) {
 		imap_no(s, "[SERVERBUG] Cannot read the index");
+		return -1;
+	}
+	if (mailidx_msg_range(c->t, s->sel->mbox_id, 1, UINT32_MAX,
+	    search_msg_fn, c) < 0 || c->failed) {
+		mailidx_txn_abort(&c->t);
+		imap_no(s, "[SERVERBUG] Cannot read a message");
+		return -1;
+	}
+	return 0;
+}
+
+void
+imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
+{
+	struct search_ctx c;
+	struct imap_search srch;
+	struct imap_snode *nodes;
+	struct buf b;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	nodes = xcalloc(SEARCH_NODES_MAX, sizeof(*nodes));
+	if (run_search(s, args, &c, &srch, nodes) != 0) {
+		free(nodes);
+		free(c.hits);
 		return;
 	}
-	if (mailidx_msg_range(c.t, s->sel->mbox_id, 1, UINT32_MAX,
-	    search_msg_fn, &c) < 0)
-		c.failed = 1;
 	mailidx_txn_abort(&c.t);
 	free(nodes);
-	if (c.failed) {
-		free(c.hits);
-		imap_no(s, "[SERVERBUG] Cannot read a message");
-		return;
-	}
 	if (uid)
 		for (i = 0; i < c.n_hits; i++)
 			c.hits[i] = s->sel->uids[c.hits[i] - 1];
@@ -212,4 +261,158 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 	buf_fini(&b);
 	free(c.hits);
 	imap_ok(s, "%sSEARCH completed", uid ? "UID " : "");
+}
+
+/* The charset argument of SORT and THREAD (RFC 5256 3): 0 or -1 with
+ * the answer sent. */
+static int
+sort_charset(struct imap_sess *s, const struct imap_arg *a)
+{
+	struct span cs;
+
+	if (a == NULL || imap_arg_astring(a, &cs) != 0) {
+		imap_bad(s, "A charset is needed");
+		return -1;
+	}
+	if (!span_eq_ci(cs, "UTF-8") && !span_eq_ci(cs, "US-ASCII")) {
+		imap_no(s, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+		return -1;
+	}
+	return 0;
+}
+
+static struct imap_sort_msg *
+sort_msgs(struct search_ctx *c)
+{
+	struct imap_sort_msg *v = xcalloc(c->n_hits ? c->n_hits : 1,
+	    sizeof(*v));
+	size_t i;
+
+	for (i = 0; i < c->n_hits; i++) {
+		v[i].mm.seq = c->hits[i];
+		v[i].mm.m = &c->kept[i].m;
+		v[i].mm.blob = c->kept[i].blob;
+		v[i].mm.read = kept_read;
+		v[i].mm.read_arg = &c->kept[i];
+	}
+	return v;
+}
+
+/* SORT (RFC 5256 3): (criteria) charset keys. */
+void
+imap_cmd_sort(struct imap_sess *s, struct imap_args args, int uid)
+{
+	const struct imap_arg *crit = imap_args_at(args, 0);
+	const struct imap_arg *cs = crit ? imap_args_next(args, crit) : NULL;
+	struct imap_sort_crit sc;
+	struct imap_search srch;
+	struct imap_snode *nodes;
+	struct imap_sort_msg *v;
+	struct search_ctx c;
+	const char *why = NULL;
+	size_t *order, i;
+	struct buf b;
+	int rc;
+
+	if (crit == NULL || crit->type != IMAP_ARG_LIST || cs == NULL ||
+	    imap_args_next(args, cs) == NULL) {
+		imap_bad(s, "SORT takes (criteria), a charset and search keys");
+		return;
+	}
+	if (imap_sort_parse(crit, &sc, &why) != 0) {
+		imap_bad(s, "%s", why);
+		return;
+	}
+	if (sort_charset(s, cs) != 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.keep = 1;
+	nodes = xcalloc(SEARCH_NODES_MAX, sizeof(*nodes));
+	if (run_search(s, imap_args_rest(args, imap_args_next(args, cs)), &c,
+	    &srch, nodes) != 0) {
+		free(nodes);
+		free(c.hits);
+		free(c.kept);
+		return;
+	}
+	v = sort_msgs(&c);
+	order = xcalloc(c.n_hits ? c.n_hits : 1, sizeof(*order));
+	rc = imap_sort(&sc, v, c.n_hits, order);
+	buf_init(&b, 1024, (size_t)64 << 20);
+	(void)!buf_addstr(&b, "* SORT");
+	for (i = 0; rc == 0 && i < c.n_hits; i++)
+		(void)!buf_addf(&b, " %u", uid ? c.kept[order[i]].m.uid :
+		    c.hits[order[i]]);
+	(void)!buf_addstr(&b, "\r\n");
+	mailidx_txn_abort(&c.t);
+	if (rc == 0)
+		imap_send(s, b.data, b.len);
+	buf_fini(&b);
+	free(order);
+	free(v);
+	free(nodes);
+	free(c.hits);
+	free(c.kept);
+	if (rc != 0)
+		imap_no(s, "[SERVERBUG] Cannot sort");
+	else
+		imap_ok(s, "%sSORT completed", uid ? "UID " : "");
+}
+
+/* THREAD (RFC 5256 4): algorithm charset keys. */
+void
+imap_cmd_thread(struct imap_sess *s, struct imap_args args, int uid)
+{
+	const struct imap_arg *alg = imap_args_at(args, 0);
+	const struct imap_arg *cs = alg ? imap_args_next(args, alg) : NULL;
+	enum imap_thread_alg ta;
+	struct imap_search srch;
+	struct imap_snode *nodes;
+	struct imap_sort_msg *v;
+	struct search_ctx c;
+	struct buf b;
+	int rc;
+
+	if (alg == NULL || cs == NULL || imap_args_next(args, cs) == NULL) {
+		imap_bad(s, "THREAD takes an algorithm, a charset and search "
+		    "keys");
+		return;
+	}
+	if (imap_arg_atom_is(alg, "REFERENCES"))
+		ta = IMAP_THREAD_REFERENCES;
+	else if (imap_arg_atom_is(alg, "ORDEREDSUBJECT"))
+		ta = IMAP_THREAD_ORDEREDSUBJECT;
+	else {
+		imap_bad(s, "Unknown threading algorithm");
+		return;
+	}
+	if (sort_charset(s, cs) != 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.keep = 1;
+	nodes = xcalloc(SEARCH_NODES_MAX, sizeof(*nodes));
+	if (run_search(s, imap_args_rest(args, imap_args_next(args, cs)), &c,
+	    &srch, nodes) != 0) {
+		free(nodes);
+		free(c.hits);
+		free(c.kept);
+		return;
+	}
+	v = sort_msgs(&c);
+	buf_init(&b, 1024, (size_t)64 << 20);
+	(void)!buf_addstr(&b, "* THREAD ");
+	rc = imap_thread(ta, v, c.n_hits, uid, &b);
+	(void)!buf_addstr(&b, "\r\n");
+	mailidx_txn_abort(&c.t);
+	if (rc == 0)
+		imap_send(s, b.data, b.len);
+	buf_fini(&b);
+	free(v);
+	free(nodes);
+	free(c.hits);
+	free(c.kept);
+	if (rc != 0)
+		imap_no(s, "[SERVERBUG] Cannot thread");
+	else
+		imap_ok(s, "%sTHREAD completed", uid ? "UID " : "");
 }

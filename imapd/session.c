@@ -71,6 +71,8 @@ static const struct {
 	{ "FETCH", imap_cmd_fetch, IN_SELECTED | F_UID | F_NOEXP },
 	{ "STORE", imap_cmd_store, IN_SELECTED | F_UID | F_NOEXP },
 	{ "SEARCH", imap_cmd_search, IN_SELECTED | F_UID | F_NOEXP },
+	{ "SORT", imap_cmd_sort, IN_SELECTED | F_UID | F_NOEXP },
+	{ "THREAD", imap_cmd_thread, IN_SELECTED | F_UID | F_NOEXP },
 	{ "COPY", imap_cmd_copy, IN_SELECTED | F_UID | F_NOEXP },
 	{ "MOVE", imap_cmd_move, IN_SELECTED | F_UID | F_NOEXP },
 };
@@ -184,7 +186,8 @@ imap_auth_allowed(const struct imap_sess *s)
 /* Only what is implemented is advertised (docs/imapd.md). */
 static const char caps_base[] = "IMAP4rev1 LITERAL- ID ENABLE IDLE "
     "NAMESPACE UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE "
-    "ESEARCH APPENDLIMIT=67108864 UIDPLUS MOVE CONDSTORE";
+    "ESEARCH APPENDLIMIT=67108864 UIDPLUS MOVE CONDSTORE SORT "
+    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
 
 void
 imap_capabilities(struct imap_sess *s, struct buf *out)

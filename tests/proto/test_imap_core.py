@@ -22,7 +22,8 @@ DEMO = "demo@" + DOMAIN
 
 CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
-        b"UIDPLUS MOVE CONDSTORE")
+        b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
+        b"THREAD=REFERENCES")
 
 
 def tls_ctx():
@@ -573,4 +574,33 @@ def test_condstore(imap):
     r.login(imap)
     assert r.cmd(b"e1 ENABLE CONDSTORE") == [b"* ENABLED CONDSTORE",
                                              b"e1 OK ENABLE completed"]
+    r.close()
+
+
+def test_sort_thread(imap):
+    def msg(subject, mid, refs=None, frm="alice@example.org"):
+        h = "From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s>\r\n" % (
+            frm, DEMO, subject, mid)
+        if refs:
+            h += "References: <%s>\r\nIn-Reply-To: <%s>\r\n" % (refs, refs)
+        return (h + "\r\nbody\r\n").encode()
+    deliver(imap, [msg("zebra", "a@x"), msg("Re: zebra", "b@x", "a@x"),
+                   msg("apple", "c@x", frm="bob@example.org"),
+                   msg("Re: apple", "d@x", "c@x")])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    r.cmd(b"t1 SELECT INBOX")
+    assert r.cmd(b"t2 SORT (SUBJECT) UTF-8 ALL") == [
+        b"* SORT 3 4 1 2", b"t2 OK SORT completed"]
+    assert r.cmd(b"t3 UID SORT (REVERSE SUBJECT) US-ASCII NOT 4") == [
+        b"* SORT 1 2 3", b"t3 OK UID SORT completed"]
+    assert r.cmd(b"t4 THREAD REFERENCES UTF-8 ALL") == [
+        b"* THREAD (1 2)(3 4)", b"t4 OK THREAD completed"]
+    assert r.cmd(b"t5 UID THREAD ORDEREDSUBJECT UTF-8 ALL") == [
+        b"* THREAD (1 2)(3 4)", b"t5 OK UID THREAD completed"]
+    assert r.cmd(b"t6 SORT (SUBJECT) KOI8-R ALL") == [
+        b"t6 NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"]
+    assert r.cmd(b"t7 SORT (NOPE) UTF-8 ALL")[-1].startswith(b"t7 BAD")
+    assert r.cmd(b"t8 THREAD NOPE UTF-8 ALL") == [
+        b"t8 BAD Unknown threading algorithm"]
     r.close()
