@@ -227,6 +227,9 @@ void imap_append_drop(struct imap_sess *s);
 
 /* sess_copy.c: SELECTED */
 imap_cmd_fn imap_cmd_copy, imap_cmd_move;
+/* imap_move_inbox: RENAME INBOX's move of every message into to. */
+int imap_move_inbox(struct imap_sess *s, uint32_t inbox_id, const char *to,
+    const char **why);
 
 /* sess_search.c: SELECTED */
 imap_cmd_fn imap_cmd_search, imap_cmd_sort, imap_cmd_thread;

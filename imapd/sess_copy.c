@@ -301,3 +301,68 @@ imap_cmd_move(struct imap_sess *s, struct imap_args args, int uid)
 {
 	copy_common(s, args, uid, 1);
 }
+
+static int
+all_fn(const struct mailidx_msg *m, void *arg)
+{
+	struct copy_ctx *c = arg;
+
+	if (c->n % 256 == 0)
+		c->v = xreallocarray(c->v, c->n + 256, sizeof(*c->v));
+	memset(&c->v[c->n], 0, sizeof(c->v[0]));
+	c->v[c->n++].src = *m;
+	return 0;
+}
+
+/*
+ * RENAME INBOX (RFC 9051 6.3.6): every message of INBOX moves to the
+ * new mailbox to (already created, empty), INBOX stays, empty.  Files
+ * are hard-linked into the new folder and indexed there first; only
+ * then are they expunged from INBOX and unlinked, so a failure midway
+ * loses nothing (it may leave copies in both).  0 or -1 with *why.
+ */
+int
+imap_move_inbox(struct imap_sess *s, uint32_t inbox_id, const char *to,
+    const char **why)
+{
+	char folder[PATH_MAX], p[PATH_MAX + MAILIDX_FILE_MAX + 2];
+	struct copy_ctx c = { s, to, inbox_id, NULL, 0, 0 };
+	struct mailidx_txn *t;
+	size_t i;
+	int rc = 0;
+
+	if (imap_sel_dir(s, to, folder, sizeof(folder)) != 0) {
+		*why = "bad mailbox name";
+		return -1;
+	}
+	if (mailidx_txn_begin(s->u->idx, 0, &t, why) != 0)
+		return -1;
+	if (mailidx_msg_range(t, inbox_id, 1, UINT32_MAX, all_fn, &c) < 0)
+		rc = -1;
+	mailidx_txn_abort(&t);
+	for (i = 0; rc == 0 && i < c.n; i++)
+		if (copy_file(s, s->u->root, folder, &c.v[i], why) != 0)
+			rc = -1;
+	if (rc == 0 && c.n > 0 && mailidx_write(s->u->idx, copy_index_fn, &c,
+	    why) != 0)
+		rc = -1;
+	if (rc != 0) {
+		while (i-- > 0) {
+			snprintf(p, sizeof(p), "%s/%s", folder, c.v[i].file);
+			(void)unlink(p);
+		}
+		free(c.v);
+		return -1;
+	}
+	if (c.n > 0 && mailidx_write(s->u->idx, move_expunge_fn, &c,
+	    why) == 0)
+		for (i = 0; i < c.n; i++) {
+			snprintf(p, sizeof(p), "%s/%s", s->u->root,
+			    c.v[i].src.file);
+			if (unlink(p) != 0 && errno != ENOENT)
+				log_warn_errno("event=unlink-failed file=%s",
+				    p);
+		}
+	free(c.v);
+	return 0;
+}

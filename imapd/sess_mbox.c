@@ -494,6 +494,39 @@ rename_dirs(struct imap_sess *s, const struct mb_list *l, const char *from,
 	return 0;
 }
 
+/* RFC 9051 6.3.6: renaming INBOX makes the new mailbox, moves every
+ * message there and leaves INBOX empty. */
+static void
+rename_inbox(struct imap_sess *s, const char *to)
+{
+	struct mb_op op = { to, NULL, 0, 0 };
+	struct mailidx_txn *t;
+	struct mailidx_mbox mb;
+	const char *why = NULL;
+	int rc;
+
+	if (folder_make(s, to, &why) != 0 ||
+	    (rc = mailidx_write(s->u->idx, create_fn, &op, &why)) != 0) {
+		imap_no(s, "[CANNOT] Cannot create the mailbox");
+		return;
+	}
+	if (mailidx_txn_begin(s->u->idx, 0, &t, &why) != 0) {
+		imap_no(s, "[SERVERBUG] Cannot read the index");
+		return;
+	}
+	rc = mailidx_mbox_get(t, "INBOX", &mb);
+	mailidx_txn_abort(&t);
+	if (rc != 1 || imap_move_inbox(s, mb.id, to, &why) != 0) {
+		log_warn("conn=%s event=rename-inbox-failed reason=\"%s\"",
+		    s->id, why ? why : "?");
+		imap_no(s, "[SERVERBUG] Cannot move INBOX's messages");
+		return;
+	}
+	if (s->sel != NULL && strcmp(s->sel->name, "INBOX") == 0)
+		imap_sel_update(s, 1);
+	imap_ok(s, "RENAME completed");
+}
+
 void
 imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 {
@@ -510,12 +543,6 @@ imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 	if (imap_mbox_name(s, imap_args_at(args, 0), from, sizeof(from)) ||
 	    imap_mbox_name(s, imap_args_at(args, 1), to, sizeof(to)))
 		return;
-	if (strcmp(from, "INBOX") == 0) {
-		/* XXX: RFC 9051 6.3.6 moves INBOX's messages to the new
-		 * name; not written yet */
-		imap_no(s, "[CANNOT] Renaming INBOX is not supported yet");
-		return;
-	}
 	if (strcmp(to, "INBOX") == 0) {
 		imap_no(s, "[ALREADYEXISTS] INBOX exists");
 		return;
@@ -541,6 +568,11 @@ imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 	if (mb_exists(&l, to, strlen(to))) {
 		free(l.m);
 		imap_no(s, "[ALREADYEXISTS] Mailbox exists");
+		return;
+	}
+	if (strcmp(from, "INBOX") == 0) {
+		free(l.m);
+		rename_inbox(s, to);
 		return;
 	}
 	/* superiors of the new name, then the directories, then the

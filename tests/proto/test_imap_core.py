@@ -604,3 +604,26 @@ def test_sort_thread(imap):
     assert r.cmd(b"t8 THREAD NOPE UTF-8 ALL") == [
         b"t8 BAD Unknown threading algorithm"]
     r.close()
+
+
+def test_rename_inbox(imap):
+    deliver(imap, [message("r1"), message("r2")])
+    m = login(imap)
+    # a second session watches INBOX
+    w = login(imap)
+    assert w.select("INBOX") == ("OK", [b"2"])
+    assert m.rename("INBOX", "Old/Inbox") == ("OK", [b"RENAME completed"])
+    assert m.status("INBOX", "(MESSAGES)") == ("OK", [
+        b'"INBOX" (MESSAGES 0)'])
+    assert m.status("Old/Inbox", "(MESSAGES UIDNEXT)") == ("OK", [
+        b'"Old/Inbox" (MESSAGES 2 UIDNEXT 3)'])
+    assert w.noop()[0] == "OK"
+    assert w.untagged_responses.pop("EXPUNGE") == [b"1", b"1"]
+    assert m.select("Old/Inbox") == ("OK", [b"2"])
+    typ, data = m.fetch("2", "(BODY.PEEK[])")
+    assert data[0][1].endswith(message("r2")), data
+    d = os.path.join(imap.inst, "state", "mail", DOMAIN, "demo")
+    assert os.listdir(os.path.join(d, "new")) == []
+    assert os.listdir(os.path.join(d, "cur")) == []
+    m.logout()
+    w.logout()
