@@ -13,7 +13,9 @@
 #include "common/log.h"
 #include "common/mailidx.h"
 #include "common/xmem.h"
+#include "common/msgcache.h"
 #include "imapd/imap_fetchatt.h"
+#include "imapd/imap_render.h"
 #include "imapd/imap_seq.h"
 #include "imapd/imapd.h"
 
@@ -41,7 +43,12 @@ struct imap_fetch_job {
 	uint32_t msn;
 	size_t item;		/* next item of the message */
 	struct mailidx_msg m;
-	int fd;			/* body being sent, -1 */
+	int fd;			/* the message file, -1: not open */
+	uint64_t file_size;
+	int have_blob;		/* blob (from the index or parsed) */
+	struct span blob;	/* valid while the job's txn is open */
+	struct buf built;	/* a blob parsed from the file */
+	int streaming;		/* a body range is being sent */
 	uint64_t body_off, body_left;
 	char root[PATH_MAX];
 };
@@ -60,63 +67,246 @@ date_add(struct buf *b, int64_t when)
 	    tm.tm_sec);
 }
 
-/* The whole message (BODY[], RFC822) with <partial>: what it sends. */
+/* The message file, opened once per message. */
 static int
-is_whole(const struct imap_fetch_item *it)
-{
-	return it->att == IMAP_FA_RFC822 ||
-	    (it->att == IMAP_FA_BODY_SECTION && it->n_part == 0 &&
-	    it->sect == IMAP_FS_NONE);
-}
-
-static void
-body_name(struct buf *b, const struct imap_fetch_item *it)
-{
-	if (it->att == IMAP_FA_RFC822)
-		(void)!buf_addstr(b, "RFC822");
-	else if (it->partial)
-		(void)!buf_addf(b, "BODY[]<%llu>",
-		    (unsigned long long)it->offset);
-	else
-		(void)!buf_addstr(b, "BODY[]");
-}
-
-/* Open the body of the current item: its literal header, then the
- * bytes to stream (a file gone sends an empty literal). */
-static void
-body_begin(struct imap_sess *s, struct imap_fetch_job *j, struct buf *b,
-    const struct imap_fetch_item *it)
+msg_open(struct imap_sess *s, struct imap_fetch_job *j)
 {
 	char p[PATH_MAX + MAILIDX_FILE_MAX + 2];
-	uint64_t size = j->m.size, off = 0, len;
+	off_t end;
 
+	if (j->fd >= 0)
+		return 0;
 	snprintf(p, sizeof(p), "%s/%s", j->root, j->m.file);
-	j->fd = open(p, O_RDONLY | O_CLOEXEC);
-	if (j->fd >= 0) {
-		off_t end = lseek(j->fd, 0, SEEK_END);
-
-		size = end > 0 ? (uint64_t)end : 0;
-	} else {
+	if ((j->fd = open(p, O_RDONLY | O_CLOEXEC)) < 0) {
 		log_warn_errno("conn=%s event=fetch-open-failed file=%s",
 		    s->id, p);
-		size = 0;
+		return -1;
 	}
-	len = size;
-	if (it->partial) {
-		off = it->offset < size ? it->offset : size;
-		len = size - off < it->length ? size - off : it->length;
-	}
-	body_name(b, it);
-	(void)!buf_addf(b, " {%llu}\r\n", (unsigned long long)len);
-	j->body_off = off;
-	j->body_left = len;
-	if (len == 0 && j->fd >= 0) {
-		close(j->fd);
-		j->fd = -1;
-	}
+	end = lseek(j->fd, 0, SEEK_END);
+	j->file_size = end > 0 ? (uint64_t)end : 0;
+	return 0;
 }
 
-/* Stream the body; 1 done, 0 wait for the output to drain. */
+static void
+msg_close(struct imap_fetch_job *j)
+{
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+	j->have_blob = 0;
+	j->streaming = 0;
+	j->body_left = 0;
+	buf_reset(&j->built);
+}
+
+/* The parsed-header blob: the index's, or (a file another program
+ * dropped in) parsed from the file now, in pieces. */
+static int
+msg_blob(struct imap_sess *s, struct imap_fetch_job *j,
+    struct mailidx_txn *t)
+{
+	struct msgcache_parser *ps;
+	uint8_t chunk[FETCH_CHUNK];
+	uint64_t off = 0;
+	ssize_t n;
+
+	if (j->have_blob)
+		return 0;
+	if (mailidx_msg_cache(t, s->sel->mbox_id, j->m.uid, &j->blob) == 1 &&
+	    msgcache_open(j->blob) == 0) {
+		j->have_blob = 1;
+		return 0;
+	}
+	if (msg_open(s, j) != 0)
+		return -1;
+	ps = msgcache_parser_new();
+	while ((n = pread(j->fd, chunk, sizeof(chunk), (off_t)off)) > 0) {
+		msgcache_feed(ps, span_make(chunk, (size_t)n));
+		off += (uint64_t)n;
+	}
+	buf_reset(&j->built);
+	if (n < 0 || msgcache_finish(ps, &j->built) != 0 ||
+	    msgcache_open(buf_view(&j->built)) != 0) {
+		msgcache_parser_free(&ps);
+		return -1;
+	}
+	msgcache_parser_free(&ps);
+	j->blob = buf_view(&j->built);
+	j->have_blob = 1;
+	return 0;
+}
+
+/* "BODY[1.2.HEADER.FIELDS (A B)]<10>" as the response names it. */
+static void
+item_name(struct buf *b, const struct imap_fetch_item *it)
+{
+	static const char *const sect[] = { "", "HEADER", "HEADER.FIELDS",
+	    "HEADER.FIELDS.NOT", "TEXT", "MIME" };
+	const struct imap_arg *f;
+	struct span v;
+	size_t i;
+
+	switch (it->att) {
+	case IMAP_FA_RFC822:
+		(void)!buf_addstr(b, "RFC822");
+		return;
+	case IMAP_FA_RFC822_HEADER:
+		(void)!buf_addstr(b, "RFC822.HEADER");
+		return;
+	case IMAP_FA_RFC822_TEXT:
+		(void)!buf_addstr(b, "RFC822.TEXT");
+		return;
+	case IMAP_FA_BINARY:
+		(void)!buf_addstr(b, "BINARY[");
+		break;
+	case IMAP_FA_BINARY_SIZE:
+		(void)!buf_addstr(b, "BINARY.SIZE[");
+		break;
+	default:
+		(void)!buf_addstr(b, "BODY[");
+		break;
+	}
+	for (i = 0; i < it->n_part; i++)
+		(void)!buf_addf(b, "%s%u", i ? "." : "", it->part[i]);
+	if (it->sect != IMAP_FS_NONE)
+		(void)!buf_addf(b, "%s%s", it->n_part ? "." : "",
+		    sect[it->sect]);
+	if (it->sect == IMAP_FS_HEADER_FIELDS ||
+	    it->sect == IMAP_FS_HEADER_FIELDS_NOT) {
+		(void)!buf_addstr(b, " (");
+		for (f = imap_args_at(it->fields, 0); f != NULL;
+		    f = imap_args_next(it->fields, f)) {
+			if (imap_arg_astring(f, &v) != 0)
+				continue;
+			if (f != imap_args_at(it->fields, 0))
+				(void)!buf_addstr(b, " ");
+			(void)!imap_quote(b, (const char *)v.p, v.n);
+		}
+		(void)!buf_addstr(b, ")");
+	}
+	(void)!buf_addstr(b, "]");
+	if (it->partial && it->att != IMAP_FA_BINARY_SIZE)
+		(void)!buf_addf(b, "<%llu>", (unsigned long long)it->offset);
+}
+
+/* <partial> on n bytes: the offset and length to send */
+static void
+partial(const struct imap_fetch_item *it, uint64_t n, uint64_t *off,
+    uint64_t *len)
+{
+	*off = 0;
+	*len = n;
+	if (!it->partial)
+		return;
+	*off = it->offset < n ? it->offset : n;
+	*len = n - *off < it->length ? n - *off : it->length;
+}
+
+/* A literal from memory: "{n}" CRLF bytes (literal8 "~{n}" if NUL). */
+static void
+lit_mem(struct buf *b, const struct imap_fetch_item *it, struct span v,
+    int nul)
+{
+	uint64_t off, len;
+
+	partial(it, v.n, &off, &len);
+	(void)!buf_addf(b, " %s{%llu}\r\n", nul ? "~" : "",
+	    (unsigned long long)len);
+	(void)!buf_add(b, v.p + off, (size_t)len);
+}
+
+/*
+ * One section item.  RANGE plans are streamed from the file (j->streaming
+ * set, the caller sends the bytes as the output drains); FILTER reads
+ * at most the header; DECODE (BINARY) decodes the part into memory.
+ * XXX: BINARY holds the decoded part in memory (up to APPENDLIMIT); a
+ * counting first pass would let it stream too.
+ * 0, or -1 with the command answered NO (*why).
+ */
+static int
+item_section(struct imap_sess *s, struct imap_fetch_job *j,
+    struct mailidx_txn *t, struct buf *b, const struct imap_fetch_item *it,
+    const char **why)
+{
+	struct imap_plan plan;
+	struct imap_cte_dec dec;
+	struct buf tmp;
+	uint8_t chunk[FETCH_CHUNK];
+	uint64_t off, len, pos;
+	ssize_t n;
+	int rc = 0;
+
+	if (msg_open(s, j) != 0 || msg_blob(s, j, t) != 0) {
+		*why = "[SERVERBUG] Cannot read the message";
+		return -1;
+	}
+	if (imap_section_plan(j->blob, j->file_size, it, &plan, why) != 0)
+		return -1;
+	item_name(b, it);
+	if (plan.kind == IMAP_PLAN_NONE) {
+		(void)!buf_addstr(b, it->att == IMAP_FA_BINARY_SIZE ? " 0" :
+		    " \"\"");
+		return 0;
+	}
+	if (plan.kind == IMAP_PLAN_RANGE && it->att != IMAP_FA_BINARY_SIZE) {
+		partial(it, plan.len, &off, &len);
+		(void)!buf_addf(b, " {%llu}\r\n", (unsigned long long)len);
+		j->body_off = plan.off + off;
+		j->body_left = len;
+		j->streaming = len > 0;
+		return 0;
+	}
+	if (plan.kind == IMAP_PLAN_RANGE) {	/* BINARY.SIZE of a range */
+		(void)!buf_addf(b, " %llu", (unsigned long long)plan.len);
+		return 0;
+	}
+	buf_init(&tmp, 4096, plan.kind == IMAP_PLAN_FILTER ?
+	    2 * IMAP_HEADER_READ_MAX : IMAP_APPEND_MAX);
+	if (plan.kind == IMAP_PLAN_FILTER) {
+		len = plan.len < IMAP_HEADER_READ_MAX ? plan.len :
+		    IMAP_HEADER_READ_MAX;
+		uint8_t *hb = xmalloc(len ? len : 1);
+
+		n = pread(j->fd, hb, (size_t)len, (off_t)plan.off);
+		rc = n < 0 ? -1 : imap_header_filter(span_make(hb, (size_t)n),
+		    it->fields, it->sect == IMAP_FS_HEADER_FIELDS_NOT, &tmp);
+		free(hb);
+		if (rc == 0)
+			lit_mem(b, it, buf_view(&tmp), 0);
+		buf_fini(&tmp);
+		if (rc != 0)
+			*why = "[SERVERBUG] Cannot read the header";
+		return rc;
+	}
+	/* DECODE: BINARY[...] and BINARY.SIZE[...] (RFC 3516) */
+	imap_cte_dec_init(&dec, plan.cte);
+	for (pos = 0; rc == 0 && pos < plan.len; pos += (uint64_t)n) {
+		size_t want = plan.len - pos < sizeof(chunk) ?
+		    (size_t)(plan.len - pos) : sizeof(chunk);
+
+		n = pread(j->fd, chunk, want, (off_t)(plan.off + pos));
+		if (n <= 0) {
+			rc = -1;
+			break;
+		}
+		rc = imap_cte_dec_feed(&dec, span_make(chunk, (size_t)n),
+		    pos + (uint64_t)n >= plan.len,
+		    it->att == IMAP_FA_BINARY_SIZE ? NULL : &tmp);
+	}
+	if (rc == 0 && plan.len == 0)
+		rc = imap_cte_dec_feed(&dec, span_make(NULL, 0), 1,
+		    it->att == IMAP_FA_BINARY_SIZE ? NULL : &tmp);
+	if (rc == 0 && it->att == IMAP_FA_BINARY_SIZE)
+		(void)!buf_addf(b, " %llu", (unsigned long long)dec.n_out);
+	else if (rc == 0)
+		lit_mem(b, it, buf_view(&tmp), dec.has_nul);
+	buf_fini(&tmp);
+	if (rc != 0)
+		*why = "[SERVERBUG] Cannot decode the part";
+	return rc;
+}
+
+/* Stream the current range; 1 done, 0 wait for the output to drain. */
 static int
 body_stream(struct imap_sess *s, struct imap_fetch_job *j)
 {
@@ -143,10 +333,16 @@ body_stream(struct imap_sess *s, struct imap_fetch_job *j)
 		j->body_off += (uint64_t)n;
 		j->body_left -= (uint64_t)n;
 	}
-	if (j->fd >= 0)
-		close(j->fd);
-	j->fd = -1;
+	j->streaming = 0;
 	return 1;
+}
+
+/* a job never started */
+static void
+job_discard(struct imap_fetch_job *j)
+{
+	buf_fini(&j->built);
+	free(j);
 }
 
 static void
@@ -156,22 +352,24 @@ job_free(struct imap_sess *s)
 
 	if (j == NULL)
 		return;
-	if (j->fd >= 0)
-		close(j->fd);
+	msg_close(j);
+	buf_fini(&j->built);
 	free(j);
 	s->fetch = NULL;
 }
 
 /* The items of the current message from j->item on; 1 when the message
- * is done, 0 when waiting inside a body. */
+ * is done, 0 when waiting inside a body, -1 on an error (*why). */
 static int
 job_items(struct imap_sess *s, struct imap_fetch_job *j,
-    struct mailidx_txn *t, struct buf *b)
+    struct mailidx_txn *t, struct buf *b, const char **why)
 {
+	int utf8 = (s->enabled & IMAP_EN_UTF8) != 0;
+
 	for (; j->item < j->f.n; j->item++) {
 		const struct imap_fetch_item *it = &j->f.items[j->item];
 
-		if (j->fd >= 0 || j->body_left > 0) {
+		if (j->streaming) {
 			imap_send(s, b->data, b->len);
 			buf_reset(b);
 			if (!body_stream(s, j))
@@ -199,12 +397,33 @@ job_items(struct imap_sess *s, struct imap_fetch_job *j,
 			(void)!buf_addf(b, "MODSEQ (%llu)",
 			    (unsigned long long)j->m.modseq);
 			break;
+		case IMAP_FA_ENVELOPE:
+			(void)!buf_addstr(b, "ENVELOPE ");
+			if (msg_blob(s, j, t) != 0 || imap_render_envelope(
+			    j->blob, 0, utf8, b) != 0) {
+				*why = "[SERVERBUG] Cannot read the message";
+				return -1;
+			}
+			break;
+		case IMAP_FA_BODY:
+		case IMAP_FA_BODYSTRUCTURE:
+			(void)!buf_addstr(b, it->att == IMAP_FA_BODY ?
+			    "BODY " : "BODYSTRUCTURE ");
+			if (msg_blob(s, j, t) != 0 || imap_render_body(j->blob,
+			    it->att == IMAP_FA_BODYSTRUCTURE, utf8, b) != 0) {
+				*why = "[SERVERBUG] Cannot read the message";
+				return -1;
+			}
+			break;
 		default:
-			body_begin(s, j, b, it);
-			imap_send(s, b->data, b->len);
-			buf_reset(b);
-			if (!body_stream(s, j))
-				return 0;
+			if (item_section(s, j, t, b, it, why) != 0)
+				return -1;
+			if (j->streaming) {
+				imap_send(s, b->data, b->len);
+				buf_reset(b);
+				if (!body_stream(s, j))
+					return 0;
+			}
 			break;
 		}
 	}
@@ -220,7 +439,11 @@ job_run(struct imap_sess *s)
 	const char *why = NULL;
 	struct buf b;
 	uint32_t v;
+	int rc;
 
+	/* a blob from the index lived in the previous transaction */
+	if (j->have_blob && j->blob.p != j->built.data)
+		j->have_blob = 0;
 	if (mailidx_txn_begin(s->u->idx, 0, &t, &why) != 0) {
 		if (j->in_msg) {
 			imap_close(s, "index read failed");
@@ -268,11 +491,32 @@ job_run(struct imap_sess *s)
 			j->item = 0;
 			(void)!buf_addf(&b, "* %u FETCH (", j->msn);
 		}
-		if (!job_items(s, j, t, &b))
+		rc = job_items(s, j, t, &b, &why);
+		if (rc == 0)
 			break;
+		if (rc < 0) {
+			/* the response is cut: a FETCH's answer for one
+			 * message cannot be taken back; RFC 9051 7.5.2 has
+			 * no way out but NO after it.  Before any of it was
+			 * sent, the message is just left out. */
+			log_warn("conn=%s event=fetch-item-failed uid=%u "
+			    "reason=\"%s\"", s->id, j->m.uid, why);
+			(void)!buf_addstr(&b, ")\r\n");
+			imap_send(s, b.data, b.len);
+			buf_reset(&b);
+			msg_close(j);
+			j->in_msg = 0;
+			mailidx_txn_abort(&t);
+			buf_fini(&b);
+			job_free(s);
+			imap_no(s, "%s", why);
+			imap_wait_end(s);
+			return;
+		}
 		(void)!buf_addstr(&b, ")\r\n");
 		imap_send(s, b.data, b.len);
 		buf_reset(&b);
+		msg_close(j);
 		j->in_msg = 0;
 	}
 	imap_send(s, b.data, b.len);
@@ -309,17 +553,18 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->fd = -1;
+	buf_init(&j->built, 4096, (size_t)16 << 20);
 	j->uid = uid;
 	imap_seq_init(&j->set, j->r, FETCH_RANGES_MAX);
 	if (imap_seq_parse(&j->set, a->s, uid ? (s->sel->n ?
 	    s->sel->uids[s->sel->n - 1] : 0) : s->sel->n, 0, &why) != 0) {
-		free(j);
+		job_discard(j);
 		imap_bad(s, "Bad sequence set: %s", why);
 		return;
 	}
 	if (imap_fetch_parse(imap_args_rest(args, imap_args_next(args, a)),
 	    uid, j->items, FETCH_ITEMS_MAX, &j->f, &why) != 0) {
-		free(j);
+		job_discard(j);
 		imap_bad(s, "%s", why);
 		return;
 	}
@@ -328,24 +573,22 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 
 		if (it->att == IMAP_FA_MODSEQ)
 			s->enabled |= IMAP_EN_CONDSTORE;	/* 3.1 */
-		if (it->att == IMAP_FA_UID || it->att == IMAP_FA_FLAGS ||
-		    it->att == IMAP_FA_INTERNALDATE ||
-		    it->att == IMAP_FA_RFC822_SIZE ||
-		    it->att == IMAP_FA_MODSEQ)
-			continue;
-		if (!is_whole(it)) {
-			/* XXX: ENVELOPE, BODY(STRUCTURE), sections, BINARY:
-			 * imap_render (feat/imaprender) */
-			imap_no(s, "[CANNOT] %s is not served yet",
+		if (it->att == IMAP_FA_SAVEDATE || it->att == IMAP_FA_EMAILID ||
+		    it->att == IMAP_FA_THREADID) {
+			/* SAVEDATE and OBJECTID are not advertised yet */
+			imap_bad(s, "%s is not offered",
 			    imap_fatt_name(it->att));
-			free(j);
+			job_discard(j);
 			return;
 		}
-		if (!it->peek)
+		/* RFC 9051 6.4.5: these set \Seen unless PEEK */
+		if ((it->att == IMAP_FA_BODY_SECTION ||
+		    it->att == IMAP_FA_BINARY || it->att == IMAP_FA_RFC822 ||
+		    it->att == IMAP_FA_RFC822_TEXT) && !it->peek)
 			seen = 1;
 	}
 	if (j->f.vanished) {
-		free(j);
+		job_discard(j);
 		imap_bad(s, "VANISHED needs QRESYNC, which is not offered");
 		return;
 	}
@@ -363,12 +606,12 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 	}
 	/* RFC 9051 6.4.5: a sequence number past the end is BAD */
 	if (!uid && imap_seq_max(&j->set) > s->sel->n) {
-		free(j);
+		job_discard(j);
 		imap_bad(s, "Message sequence number out of range");
 		return;
 	}
 	if (imap_sel_dir(s, s->sel->name, j->root, sizeof(j->root)) != 0) {
-		free(j);
+		job_discard(j);
 		imap_no(s, "[SERVERBUG] Bad mailbox");
 		return;
 	}

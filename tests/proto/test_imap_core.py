@@ -341,8 +341,6 @@ def test_select_fetch_store_expunge(imap):
     assert (typ, data) == ("OK", [b"3"])
     assert m.fetch("1:*", "FLAGS") == ("OK", [b"1 (FLAGS (\\Seen $Label1))",
                                               b"2 (FLAGS (\\Seen))"])
-    typ, data = m.fetch("1", "ENVELOPE")
-    assert typ == "NO"
     assert m.unselect() == ("OK", [b"UNSELECT completed"])
     typ, data = m.select("INBOX", readonly=True)
     assert (typ, data) == ("OK", [b"2"])
@@ -627,3 +625,52 @@ def test_rename_inbox(imap):
     assert os.listdir(os.path.join(d, "cur")) == []
     m.logout()
     w.logout()
+
+
+MIME = (b"From: Alice <alice@example.org>\r\nTo: demo@example.test\r\n"
+        b"Subject: parts\r\nDate: Fri, 04 Dec 2026 10:00:00 +0000\r\n"
+        b"Message-ID: <p1@example.org>\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=XX\r\n\r\n"
+        b"--XX\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        b"hello\r\n--XX\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--XX--\r\n")
+
+
+def test_fetch_render(imap):
+    m = login(imap)
+    typ, data = m.append("INBOX", None, None, MIME)
+    assert typ == "OK", data
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    r.cmd(b"f1 SELECT INBOX")
+    out = r.cmd(b"f2 FETCH 1 (ENVELOPE)")
+    assert out == [
+        b'* 1 FETCH (ENVELOPE ("Fri, 04 Dec 2026 10:00:00 +0000" "parts" '
+        b'(("Alice" NIL "alice" "example.org")) (("Alice" NIL "alice" '
+        b'"example.org")) (("Alice" NIL "alice" "example.org")) ((NIL NIL '
+        b'"demo" "example.test")) NIL NIL NIL "<p1@example.org>"))',
+        b"f2 OK FETCH completed"], out
+    out = r.cmd(b"f3 FETCH 1 (BODY)")
+    assert out == [
+        b'* 1 FETCH (BODY (("text" "plain" ("charset" "us-ascii") NIL NIL '
+        b'"7bit" 5 0)("application" "octet-stream" NIL NIL NIL "base64" 8) '
+        b'"mixed"))', b"f3 OK FETCH completed"], out
+    out = r.cmd(b"f4 FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])")
+    assert out == [b"* 1 FETCH (BODY[HEADER.FIELDS (\"Subject\")] {18}",
+                   b"Subject: parts", b"", b")", b"f4 OK FETCH completed"], out
+    out = r.cmd(b"f5 FETCH 1 (BODY.PEEK[1] BINARY.SIZE[2])")
+    assert out == [b"* 1 FETCH (BODY[1] {5}", b"hello BINARY.SIZE[2] 4)",
+                   b"f5 OK FETCH completed"], out
+    r.send(b"f6 FETCH 1 (BINARY.PEEK[2])\r\n")
+    head = r.line()
+    assert head == b"* 1 FETCH (BINARY[2] ~{4}", head
+    assert r.f.read(4) == b"\x00\x01\x02\x03"
+    assert r.line() == b")"
+    assert r.line() == b"f6 OK FETCH completed"
+    out = r.cmd(b"f7 FETCH 1 (BODY[9])")
+    assert out == [b'* 1 FETCH (BODY[9] "" FLAGS (\\Seen))',
+                   b"f7 OK FETCH completed"], out
+    out = r.cmd(b"f8 FETCH 1 (BINARY[1.MIME])")
+    assert out[-1].startswith(b"f8 BAD") or out[-1].startswith(b"f8 NO"), out
+    r.close()
+    m.logout()
