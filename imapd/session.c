@@ -497,7 +497,9 @@ imap_sess_new(struct imapd *d, int fd, const struct sockaddr *peer,
 	struct imap_sess *s = xcalloc(1, sizeof(*s));
 	const struct cfg_listener *l = cfg_listener_find(d->cfg, kind);
 	struct cio_opts o = {
-		.in_max = 16384,
+		/* small: the reader consumes all input at each event, and
+		 * an idle session keeps this buffer (docs/imapd.md) */
+		.in_max = 4096,
 		.out_hiwat = 65536,
 		.idle_s = d->cfg->imapd.timeout_ms / 1000.0,
 	};
