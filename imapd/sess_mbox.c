@@ -183,68 +183,220 @@ list_mailbox(const struct imap_arg *a, struct span *out)
 	return a == NULL ? -1 : imap_arg_string(a, out);
 }
 
-/* LIST and LSUB (RFC 9051 6.3.9, RFC 3501 6.3.9). */
+#define LIST_PATTERNS_MAX 16
+
+/* LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE
+ * (RFC 6154) options. */
+struct list_opts {
+	int lsub;
+	int sel_subscribed, sel_recursive, sel_special;
+	int ret_subscribed, ret_status;
+	const struct imap_arg *status_items;	/* RETURN (STATUS (...)) */
+	char pat[LIST_PATTERNS_MAX][2 * MAILIDX_NAME_MAX + 2];
+	size_t n_pat;
+};
+
+static int
+any_match(const struct list_opts *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->n_pat; i++)
+		if (name_match(o->pat[i], name))
+			return 1;
+	return 0;
+}
+
+static int
+has_subscribed_child(const struct mb_list *l, const char *name)
+{
+	size_t i, n = strlen(name);
+
+	for (i = 0; i < l->n; i++)
+		if (l->m[i].subscribed && strncmp(l->m[i].name, name, n) == 0 &&
+		    l->m[i].name[n] == '/')
+			return 1;
+	return 0;
+}
+
+static int status_send(struct imap_sess *s, const char *name,
+    const struct imap_arg *list);
+static int status_item_ok(const struct imap_arg *a);
+
+static int
+list_parse(struct imap_sess *s, struct imap_args args, struct list_opts *o)
+{
+	const struct imap_arg *a = imap_args_at(args, 0), *x;
+	struct imap_args items;
+	struct span ref, pat;
+
+	if (a != NULL && a->type == IMAP_ARG_LIST && !o->lsub) {
+		items = imap_arg_items(a);
+		for (x = imap_args_at(items, 0); x != NULL;
+		    x = imap_args_next(items, x)) {
+			if (imap_arg_atom_is(x, "SUBSCRIBED"))
+				o->sel_subscribed = 1;
+			else if (imap_arg_atom_is(x, "RECURSIVEMATCH"))
+				o->sel_recursive = 1;
+			else if (imap_arg_atom_is(x, "SPECIAL-USE"))
+				o->sel_special = 1;
+			else if (!imap_arg_atom_is(x, "REMOTE"))
+				return -1;
+		}
+		/* RFC 5258 3.1: RECURSIVEMATCH needs another option */
+		if (o->sel_recursive && !o->sel_subscribed &&
+		    !o->sel_special)
+			return -1;
+		if (o->sel_subscribed)
+			o->ret_subscribed = 1;	/* 3.1: implied */
+		a = imap_args_next(args, a);
+	}
+	if (a == NULL || imap_arg_astring(a, &ref) != 0)
+		return -1;
+	if ((a = imap_args_next(args, a)) == NULL)
+		return -1;
+	if (a->type == IMAP_ARG_LIST && !o->lsub) {
+		items = imap_arg_items(a);
+		x = imap_args_at(items, 0);
+	} else {
+		items.a = a;
+		items.n = 1;
+		x = a;
+	}
+	if (x == NULL)
+		return -1;
+	for (; x != NULL; x = imap_args_next(items, x)) {
+		if (list_mailbox(x, &pat) != 0 || o->n_pat == LIST_PATTERNS_MAX ||
+		    ref.n + pat.n >= sizeof(o->pat[0]))
+			return -1;
+		snprintf(o->pat[o->n_pat++], sizeof(o->pat[0]), "%.*s%.*s",
+		    (int)ref.n, (const char *)ref.p, (int)pat.n,
+		    (const char *)pat.p);
+	}
+	if ((a = imap_args_next(args, a)) == NULL)
+		return 0;
+	if (o->lsub || !imap_arg_atom_is(a, "RETURN") ||
+	    (x = imap_args_next(args, a)) == NULL ||
+	    x->type != IMAP_ARG_LIST || imap_args_next(args, x) != NULL)
+		return -1;
+	items = imap_arg_items(x);
+	for (x = imap_args_at(items, 0); x != NULL;
+	    x = imap_args_next(items, x)) {
+		if (imap_arg_atom_is(x, "SUBSCRIBED"))
+			o->ret_subscribed = 1;
+		else if (imap_arg_atom_is(x, "STATUS")) {
+			x = imap_args_next(items, x);
+			if (x == NULL || x->type != IMAP_ARG_LIST ||
+			    x->n_items == 0)
+				return -1;
+			for (a = imap_args_at(imap_arg_items(x), 0); a != NULL;
+			    a = imap_args_next(imap_arg_items(x), a))
+				if (!status_item_ok(a))
+					return -1;
+			o->ret_status = 1;
+			o->status_items = x;
+		} else if (!imap_arg_atom_is(x, "CHILDREN") &&
+		    !imap_arg_atom_is(x, "SPECIAL-USE"))
+			return -1;
+	}
+	return 0;
+}
+
+
+/* LIST and LSUB (RFC 9051 6.3.9, RFC 3501 6.3.9, RFC 5258). */
 static void
 list_common(struct imap_sess *s, struct imap_args args, int lsub)
 {
 	const char *verb = lsub ? "LSUB" : "LIST";
-	struct span ref, pat;
-	char full[2 * MAILIDX_NAME_MAX + 2], last[MAILIDX_NAME_MAX] = "";
+	char last[MAILIDX_NAME_MAX] = "";
+	struct list_opts *o = xcalloc(1, sizeof(*o));
 	struct mb_list l;
 	struct buf attrs;
 	size_t i, k;
 
-	if (imap_args_count(args) != 2 ||
-	    imap_arg_astring(imap_args_at(args, 0), &ref) != 0 ||
-	    list_mailbox(imap_args_at(args, 1), &pat) != 0) {
-		imap_bad(s, "%s takes a reference and a mailbox pattern", verb);
+	o->lsub = lsub;
+	if (list_parse(s, args, o) != 0) {
+		free(o);
+		imap_bad(s, "%s takes %sa reference and %s%s", verb, lsub ? "" :
+		    "[(selection options)] ", lsub ? "a mailbox pattern" :
+		    "a pattern or a list of them",
+		    lsub ? "" : " [RETURN (options)]");
 		return;
 	}
-	if (ref.n + pat.n >= sizeof(full)) {
-		imap_bad(s, "Pattern too long");
-		return;
-	}
-	if (pat.n == 0) {
+	if (o->n_pat == 1 && o->pat[0][0] == '\0' && imap_args_count(args) ==
+	    2) {
 		/* RFC 9051 6.3.9: the hierarchy delimiter and root */
 		if (!lsub)
 			imap_printf(s, "* LIST (\\Noselect) \"/\" \"\"\r\n");
+		free(o);
 		imap_ok(s, "%s completed", verb);
 		return;
 	}
-	snprintf(full, sizeof(full), "%.*s%.*s", (int)ref.n,
-	    (const char *)ref.p, (int)pat.n, (const char *)pat.p);
 	if (mb_list_read(s, &l) != 0) {
+		free(o);
 		imap_no(s, "[SERVERBUG] Cannot read the mailbox list");
 		return;
 	}
 	buf_init(&attrs, 128, 1024);
 	for (i = 0; i < l.n; i++) {
-		const char *name = l.m[i].name;
+		const struct mailidx_mbox *mb = &l.m[i];
+		const char *name = mb->name;
+		int childinfo = 0;
 
-		if (lsub && !l.m[i].subscribed)
+		if (lsub && !mb->subscribed)
 			continue;
 		/* a parent level that is no mailbox but matches "%" */
-		for (k = 0; name[k] != '\0'; k++) {
+		for (k = 0; !o->sel_subscribed && !o->sel_special &&
+		    name[k] != '\0'; k++) {
 			char p[MAILIDX_NAME_MAX];
 
 			if (name[k] != '/' || mb_exists(&l, name, k))
 				continue;
 			snprintf(p, sizeof(p), "%.*s", (int)k, name);
-			if (strcmp(p, last) != 0 && name_match(full, p)) {
+			if (strcmp(p, last) != 0 && any_match(o, p)) {
 				list_send(s, verb, lsub ? "\\Noselect" :
 				    "\\Noselect \\HasChildren", p, k);
 				snprintf(last, sizeof(last), "%s", p);
 			}
 		}
-		if (!name_match(full, name))
+		if (!any_match(o, name))
 			continue;
+		if (o->sel_special && mb->special_use == 0)
+			continue;
+		if (o->sel_subscribed && !mb->subscribed) {
+			/* RFC 5258 3.5: CHILDINFO for a parent of matches */
+			if (!o->sel_recursive ||
+			    !has_subscribed_child(&l, name))
+				continue;
+			childinfo = 1;
+		}
 		buf_reset(&attrs);
-		if (!lsub)
-			list_attrs(&attrs, &l.m[i], has_children(&l, name));
-		list_send(s, verb, buf_cstr(&attrs), name, strlen(name));
+		if (!lsub) {
+			list_attrs(&attrs, mb, has_children(&l, name));
+			if (o->ret_subscribed && mb->subscribed)
+				(void)!buf_addstr(&attrs, " \\Subscribed");
+		}
+		if (childinfo) {
+			struct buf b;
+
+			buf_init(&b, 256, 4096);
+			(void)!buf_addf(&b, "* LIST (%s) \"/\" ",
+			    buf_cstr(&attrs));
+			(void)!imap_quote(&b, name, strlen(name));
+			(void)!buf_addstr(&b, " (\"CHILDINFO\" "
+			    "(\"SUBSCRIBED\"))\r\n");
+			imap_send(s, b.data, b.len);
+			buf_fini(&b);
+		} else
+			list_send(s, verb, buf_cstr(&attrs), name,
+			    strlen(name));
+		/* RFC 5819: STATUS right after its LIST line */
+		if (o->ret_status && !childinfo)
+			(void)status_send(s, name, o->status_items);
 	}
 	buf_fini(&attrs);
 	free(l.m);
+	free(o);
 	imap_ok(s, "%s completed", verb);
 }
 
@@ -278,6 +430,7 @@ struct mb_op {
 	const char *name, *to;
 	int on;
 	int exists;		/* out: CREATE found it already there */
+	uint32_t special_use;	/* CREATE (USE (...)), RFC 6154 3 */
 };
 
 static int
@@ -302,7 +455,7 @@ create_fn(struct mailidx_txn *t, void *arg, const char **why)
 		op->exists = rc == 1;
 		return 1;
 	}
-	return mailidx_mbox_create(t, op->name, 0, &mb, why);
+	return mailidx_mbox_create(t, op->name, op->special_use, &mb, why);
 }
 
 static int
@@ -324,17 +477,59 @@ folder_make(struct imap_sess *s, const char *name, const char **why)
 	}
 }
 
+/* RFC 6154 3: (USE (\Sent ...)); 0, or -1 (BAD) */
+static int
+create_use(const struct imap_arg *a, uint32_t *out)
+{
+	static const struct {
+		const char *attr;
+		uint32_t bit;
+	} su[] = {
+		{ "\\All", MAILIDX_SU_ALL }, { "\\Archive", MAILIDX_SU_ARCHIVE },
+		{ "\\Drafts", MAILIDX_SU_DRAFTS },
+		{ "\\Flagged", MAILIDX_SU_FLAGGED },
+		{ "\\Junk", MAILIDX_SU_JUNK }, { "\\Sent", MAILIDX_SU_SENT },
+		{ "\\Trash", MAILIDX_SU_TRASH },
+	};
+	struct imap_args items = imap_arg_items(a), uses;
+	const struct imap_arg *k = imap_args_at(items, 0), *v, *x;
+	size_t i;
+
+	if (a->type != IMAP_ARG_LIST || imap_args_count(items) != 2 ||
+	    !imap_arg_atom_is(k, "USE") ||
+	    (v = imap_args_next(items, k))->type != IMAP_ARG_LIST)
+		return -1;
+	uses = imap_arg_items(v);
+	for (x = imap_args_at(uses, 0); x != NULL;
+	    x = imap_args_next(uses, x)) {
+		for (i = 0; i < sizeof(su) / sizeof(su[0]); i++)
+			if (imap_arg_atom_is(x, su[i].attr))
+				break;
+		if (i == sizeof(su) / sizeof(su[0]))
+			return -2;
+		*out |= su[i].bit;
+	}
+	return 0;
+}
+
 void
 imap_cmd_create(struct imap_sess *s, struct imap_args args, int uid)
 {
 	char name[MAILIDX_NAME_MAX];
-	struct mb_op op = { name, NULL, 0, 0 };
+	struct mb_op op = { name, NULL, 0, 0, 0 };
 	const char *why = NULL;
 	size_t n;
-	int rc;
+	int rc = 0;
 
-	if (imap_args_count(args) != 1) {
-		imap_bad(s, "CREATE takes a mailbox name");
+	if (imap_args_count(args) < 1 || imap_args_count(args) > 2 ||
+	    (imap_args_count(args) == 2 && (rc = create_use(imap_args_at(args,
+	    1), &op.special_use)) == -1)) {
+		imap_bad(s, "CREATE takes a mailbox name and optionally "
+		    "(USE (attributes))");
+		return;
+	}
+	if (imap_args_count(args) == 2 && rc == -2) {
+		imap_no(s, "[USEATTR] Unsupported special-use attribute");
 		return;
 	}
 	if (imap_mbox_name(s, imap_args_at(args, 0), name, sizeof(name)))
@@ -417,7 +612,7 @@ void
 imap_cmd_delete(struct imap_sess *s, struct imap_args args, int uid)
 {
 	char name[MAILIDX_NAME_MAX], dir[MAILIDX_NAME_MAX * 3 + 8];
-	struct mb_op op = { name, NULL, 0, 0 };
+	struct mb_op op = { name, NULL, 0, 0, 0 };
 	const char *why = NULL;
 	int rc;
 
@@ -499,7 +694,7 @@ rename_dirs(struct imap_sess *s, const struct mb_list *l, const char *from,
 static void
 rename_inbox(struct imap_sess *s, const char *to)
 {
-	struct mb_op op = { to, NULL, 0, 0 };
+	struct mb_op op = { to, NULL, 0, 0, 0 };
 	struct mailidx_txn *t;
 	struct mailidx_mbox mb;
 	const char *why = NULL;
@@ -531,7 +726,7 @@ void
 imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 {
 	char from[MAILIDX_NAME_MAX], to[MAILIDX_NAME_MAX];
-	struct mb_op op = { from, to, 0, 0 };
+	struct mb_op op = { from, to, 0, 0, 0 };
 	const char *why = NULL;
 	struct mb_list l;
 	int rc;
@@ -579,7 +774,7 @@ imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 	 * index; the directories go back if the index refuses */
 	if (strchr(to, '/') != NULL) {
 		char sup[MAILIDX_NAME_MAX];
-		struct mb_op cop = { sup, NULL, 0, 0 };
+		struct mb_op cop = { sup, NULL, 0, 0, 0 };
 
 		snprintf(sup, sizeof(sup), "%.*s", (int)(strrchr(to, '/') -
 		    to), to);
@@ -628,7 +823,7 @@ subscribe(struct imap_sess *s, struct imap_args args, int on)
 {
 	const char *verb = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
 	char name[MAILIDX_NAME_MAX];
-	struct mb_op op = { name, NULL, on, 0 };
+	struct mb_op op = { name, NULL, on, 0, 0 };
 	const char *why = NULL;
 	int rc;
 
@@ -683,48 +878,36 @@ status_fn(struct mailidx_txn *t, void *arg, const char **why)
 	return changed && mailidx_mbox_get(t, c->name, &c->mb) != 1 ? -1 : 0;
 }
 
-void
-imap_cmd_status(struct imap_sess *s, struct imap_args args, int uid)
+static int
+status_item_ok(const struct imap_arg *a)
 {
-	char name[MAILIDX_NAME_MAX];
+	return imap_arg_atom_is(a, "MESSAGES") ||
+	    imap_arg_atom_is(a, "UIDNEXT") ||
+	    imap_arg_atom_is(a, "UIDVALIDITY") ||
+	    imap_arg_atom_is(a, "UNSEEN") || imap_arg_atom_is(a, "DELETED") ||
+	    imap_arg_atom_is(a, "SIZE") ||
+	    imap_arg_atom_is(a, "HIGHESTMODSEQ") ||
+	    imap_arg_atom_is(a, "RECENT");
+}
+
+/* One "* STATUS" line; 0, 1 no such mailbox, -1 error. */
+static int
+status_send(struct imap_sess *s, const char *name,
+    const struct imap_arg *list)
+{
 	struct status_ctx c = { name, s->u->root, { 0 } };
-	const struct imap_arg *list = imap_args_at(args, 1), *a;
-	struct imap_args items;
+	struct imap_args items = imap_arg_items(list);
+	const struct imap_arg *a;
 	const char *why = NULL;
 	struct buf b;
 	int rc;
 
-	if (imap_args_count(args) != 2 || list->type != IMAP_ARG_LIST ||
-	    list->n_items == 0) {
-		imap_bad(s, "STATUS takes a mailbox name and a list of items");
-		return;
-	}
-	if (imap_mbox_name(s, imap_args_at(args, 0), name, sizeof(name)))
-		return;
-	items = imap_arg_items(list);
-	for (a = imap_args_at(items, 0); a != NULL;
-	    a = imap_args_next(items, a))
-		if (!imap_arg_atom_is(a, "MESSAGES") &&
-		    !imap_arg_atom_is(a, "UIDNEXT") &&
-		    !imap_arg_atom_is(a, "UIDVALIDITY") &&
-		    !imap_arg_atom_is(a, "UNSEEN") &&
-		    !imap_arg_atom_is(a, "DELETED") &&
-		    !imap_arg_atom_is(a, "SIZE") &&
-		    !imap_arg_atom_is(a, "HIGHESTMODSEQ") &&
-		    !imap_arg_atom_is(a, "RECENT")) {
-			imap_bad(s, "Unknown STATUS item");
-			return;
-		}
 	rc = mailidx_write(s->u->idx, status_fn, &c, &why);
-	if (rc == 1) {
-		imap_no(s, "[NONEXISTENT] No such mailbox");
-		return;
-	}
 	if (rc != 0) {
-		log_warn("conn=%s event=status-failed mailbox=\"%s\" "
-		    "reason=\"%s\"", s->id, name, why ? why : "?");
-		imap_no(s, "[SERVERBUG] Cannot read the mailbox");
-		return;
+		if (rc != 1)
+			log_warn("conn=%s event=status-failed mailbox=\"%s\" "
+			    "reason=\"%s\"", s->id, name, why ? why : "?");
+		return rc == 1 ? 1 : -1;
 	}
 	buf_init(&b, 256, 4096);
 	(void)!buf_addstr(&b, "* STATUS ");
@@ -758,5 +941,36 @@ imap_cmd_status(struct imap_sess *s, struct imap_args args, int uid)
 	(void)!buf_addstr(&b, ")\r\n");
 	imap_send(s, b.data, b.len);
 	buf_fini(&b);
-	imap_ok(s, "STATUS completed");
+	return 0;
+}
+
+void
+imap_cmd_status(struct imap_sess *s, struct imap_args args, int uid)
+{
+	char name[MAILIDX_NAME_MAX];
+	const struct imap_arg *list = imap_args_at(args, 1), *a;
+	struct imap_args items;
+	int rc;
+
+	if (imap_args_count(args) != 2 || list->type != IMAP_ARG_LIST ||
+	    list->n_items == 0) {
+		imap_bad(s, "STATUS takes a mailbox name and a list of items");
+		return;
+	}
+	if (imap_mbox_name(s, imap_args_at(args, 0), name, sizeof(name)))
+		return;
+	items = imap_arg_items(list);
+	for (a = imap_args_at(items, 0); a != NULL;
+	    a = imap_args_next(items, a))
+		if (!status_item_ok(a)) {
+			imap_bad(s, "Unknown STATUS item");
+			return;
+		}
+	rc = status_send(s, name, list);
+	if (rc == 1)
+		imap_no(s, "[NONEXISTENT] No such mailbox");
+	else if (rc != 0)
+		imap_no(s, "[SERVERBUG] Cannot read the mailbox");
+	else
+		imap_ok(s, "STATUS completed");
 }

@@ -23,7 +23,7 @@ DEMO = "demo@" + DOMAIN
 CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
         b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
-        b"THREAD=REFERENCES")
+        b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE")
 
 
 def tls_ctx():
@@ -674,3 +674,44 @@ def test_fetch_render(imap):
     assert out[-1].startswith(b"f8 BAD") or out[-1].startswith(b"f8 NO"), out
     r.close()
     m.logout()
+
+
+def test_list_extended_status_special_use(imap):
+    deliver(imap, [message("x")])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    assert r.cmd(b"l1 CREATE Lists/Deep") == [b"l1 OK CREATE completed"]
+    assert r.cmd(b"l2 SUBSCRIBE Lists/Deep") == [
+        b"l2 OK SUBSCRIBE completed"]
+    assert r.cmd(b"l3 CREATE Spam (USE (\\Junk))") == [
+        b"l3 OK CREATE completed"]
+    assert r.cmd(b"l4 CREATE Odd (USE (\\Nope))") == [
+        b"l4 NO [USEATTR] Unsupported special-use attribute"]
+    assert r.cmd(b'l5 LIST (SPECIAL-USE) "" *') == [
+        b'* LIST (\\HasNoChildren \\Archive) "/" "Archive"',
+        b'* LIST (\\HasNoChildren \\Drafts) "/" "Drafts"',
+        b'* LIST (\\HasNoChildren \\Junk) "/" "Junk"',
+        b'* LIST (\\HasNoChildren \\Sent) "/" "Sent"',
+        b'* LIST (\\HasNoChildren \\Junk) "/" "Spam"',
+        b'* LIST (\\HasNoChildren \\Trash) "/" "Trash"',
+        b"l5 OK LIST completed"]
+    assert r.cmd(b'l6 LIST (SUBSCRIBED RECURSIVEMATCH) "" "L%"') == [
+        b'* LIST (\\HasChildren) "/" "Lists" ("CHILDINFO" ("SUBSCRIBED"))',
+        b"l6 OK LIST completed"]
+    assert r.cmd(b'l7 LIST (SUBSCRIBED) "" "L*"') == [
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" "Lists/Deep"',
+        b"l7 OK LIST completed"]
+    assert r.cmd(b'l8 LIST "" (INBOX "Li*") RETURN (SUBSCRIBED STATUS '
+                 b'(MESSAGES UNSEEN))') == [
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" "INBOX"',
+        b'* STATUS "INBOX" (MESSAGES 1 UNSEEN 1)',
+        b'* LIST (\\HasChildren) "/" "Lists"',
+        b'* STATUS "Lists" (MESSAGES 0 UNSEEN 0)',
+        b'* LIST (\\HasNoChildren \\Subscribed) "/" "Lists/Deep"',
+        b'* STATUS "Lists/Deep" (MESSAGES 0 UNSEEN 0)',
+        b"l8 OK LIST completed"]
+    assert r.cmd(b'l9 LIST (RECURSIVEMATCH) "" *')[-1].startswith(
+        b"l9 BAD")
+    assert r.cmd(b'l10 LIST "" * RETURN (STATUS (NOPE))')[-1].startswith(
+        b"l10 BAD")
+    r.close()
