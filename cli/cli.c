@@ -30,7 +30,8 @@ const struct cli_cmd cli_cmds[] = {
 	    "[--quota-messages N]\n"
 	    "user del ADDRESS\n"
 	    "user list [DOMAIN]\n"
-	    "user passwd ADDRESS [--password-stdin]" },
+	    "user passwd ADDRESS [--password-stdin]\n"
+	    "user apop ADDRESS [--password-stdin | --clear]" },
 	{ "alias", cmd_alias, NULL,
 	    "alias add ALIAS TARGET [TARGET...]\n"
 	    "alias del ALIAS [TARGET]\n"

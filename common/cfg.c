@@ -239,6 +239,8 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, "yes" },
 	{ CFG_S_POP3D, "login_delay", CFG_T_DUR_S, G(pop3d.login_delay_s), 0,
 	    0, DAY, NULL, "0s" },
+	{ CFG_S_POP3D, "apop", CFG_T_BOOL, G(pop3d.apop), 0, 0, 0, NULL,
+	    "no" },
 
 	{ CFG_S_IMAPD, "user", CFG_T_STR, G(imapd.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

@@ -142,6 +142,8 @@ struct cfg {
 		int leave_on_server;		/* DELE never expunges, no */
 		int mark_read;			/* RETR sets \Seen at QUIT, yes */
 		unsigned login_delay_s;		/* LOGIN-DELAY, 0: none */
+		int apop;			/* APOP and the greeting's
+						 * timestamp, no */
 	} pop3d;
 
 	struct {

@@ -33,6 +33,11 @@ enum ipc_type {
 				 * str initial_response */
 	IPC_AUTH_SASL_STEP,	/* u64 sid, str response */
 	IPC_AUTH_SASL_ABORT,	/* u64 sid (no reply) */
+	IPC_AUTH_APOP,		/* str user, str timestamp (the greeting's
+				 * "<...>"), str digest (32 hex), str service,
+				 * str client_ip: is MD5(timestamp secret)
+				 * the digest (RFC 1939 7)?  Answered like
+				 * IPC_AUTH_CHECK: OK, FAIL or TEMPFAIL */
 
 	/* authd -> client */
 	IPC_AUTH_OK = 150,	/* str canonical address ("user@domain") */
