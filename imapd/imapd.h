@@ -9,6 +9,7 @@
 
 #include <ev.h>
 
+#include "common/authsess.h"
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/net.h"
@@ -62,8 +63,7 @@ struct imapd {
 	struct imap_sess *sessions;	/* every open session */
 	struct imap_user *users;
 	int stopping;
-	char mechs[128];		/* SASL mechanisms from authd, or "" */
-	int mechs_asked;
+	struct authsess_mechs mechs;	/* SASL mechanisms from authd */
 	int ino_fd;			/* inotify, -1 if unavailable */
 	ev_io ino_w;
 	struct imap_watch *watches;
@@ -129,8 +129,7 @@ struct imap_sess {
 
 	enum imap_wait wait;
 	uint64_t wait_reqid;
-	uint64_t sasl_sid;
-	char sasl_mech[24];
+	struct authsess auth;		/* LOGIN, AUTHENTICATE with authd */
 
 	struct maildir_tmp *app;	/* APPEND's message being received */
 	const char *sink_why;		/* why the sink refused (static) */

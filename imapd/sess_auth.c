@@ -4,24 +4,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include <sodium.h>
-
+#include "common/authsess.h"
 #include "common/cio.h"
-#include "common/ipc.h"
-#include "common/ipc_msg.h"
-#include "common/ipcc.h"
 #include "common/log.h"
 #include "common/tlsw.h"
 #include "common/userdb.h"
 #include "imapd/imapd.h"
 
-/*
- * XXX: the authd glue (password check, SASL START/STEP/ABORT, the
- * mechanism list) follows pop3d/sess_auth.c; it moves to
- * common/authsess once that exists (feat/apop), so there is one copy.
- */
-
-#define SASL_MAX 1536	/* decoded SASL bytes per line */
+/* The authd glue (password check, SASL exchange, mechanism list) is
+ * common/authsess, shared with pop3d and smtpd. */
 
 void imap_sess_reader_reset(struct imap_sess *s);
 
@@ -213,40 +204,38 @@ imap_login(struct imap_sess *s, struct span address, const char *how)
 }
 
 static void
-auth_fail(struct imap_sess *s, const struct ipc_hdr *hdr, const char *how)
+auth_result(struct imap_sess *s, const struct authsess_result *res,
+    const char *how)
 {
-	if (hdr != NULL && hdr->type == IPC_AUTH_FAIL) {
+	switch (res->kind) {
+	case AUTHSESS_OK:
+		imap_login(s, res->user, how);
+		break;
+	case AUTHSESS_FAIL:
 		log_notice("conn=%s event=auth-fail how=%s ip=%s", s->id, how,
 		    s->ip);
 		imap_no(s, "[AUTHENTICATIONFAILED] Authentication failed");
-		return;
+		break;
+	default:
+		log_warn("conn=%s event=auth-tempfail how=%s reason=\"%s\"",
+		    s->id, how, res->why ? res->why : "?");
+		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
+		break;
 	}
-	imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
+	imap_wait_end(s);
 }
 
 static void
-login_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
-    const char *why)
+login_cb(void *arg, const struct authsess_result *res)
 {
-	struct imap_sess *s = arg;
-	struct ipc_reader r;
-	struct span v;
-
-	ipc_reader_init(&r, payload);
-	if (hdr != NULL && hdr->type == IPC_AUTH_OK &&
-	    ipc_get_str(&r, &v, USERDB_ADDR_MAX - 1) == 0 && v.n > 0)
-		imap_login(s, v, "login");
-	else
-		auth_fail(s, hdr, "login");
-	imap_wait_end(s);
+	auth_result(arg, res, "login");
 }
 
 void
 imap_cmd_login(struct imap_sess *s, struct imap_args args, int uid)
 {
 	struct span user, pass;
-	struct ipc_msg m;
-	uint64_t id;
+	uint64_t id = 0;
 
 	if (args_n(args) != 2 || imap_arg_astring(imap_args_at(args, 0),
 	    &user) != 0 || imap_arg_astring(imap_args_at(args, 1),
@@ -259,114 +248,61 @@ imap_cmd_login(struct imap_sess *s, struct imap_args args, int uid)
 		    "disallowed; use STARTTLS first");
 		return;
 	}
-	ipc_msg_init(&m, IPC_AUTH_CHECK, 0);
-	if (ipc_put_str(&m, user) || ipc_put_str(&m, pass) ||
-	    ipc_put_cstr(&m, "imap") || ipc_put_cstr(&m, s->ip) ||
-	    ipc_msg_finish(&m) != 0 ||
-	    ipcc_request(s->d->authd, &m, login_cb, s, &id) != 0) {
-		ipc_msg_fini(&m);
+	if (authsess_check(&s->auth, user, pass, s->ip, login_cb, s,
+	    &id) != AUTHSESS_SENT) {
 		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
 		return;
 	}
-	/* the password is in m's buffer: wipe it */
-	ipc_msg_fini(&m);
 	imap_wait_begin(s, IMAP_W_LOGIN, id);
 }
 
 /* ---- AUTHENTICATE (RFC 9051 6.2.2, RFC 4959 SASL-IR) ---- */
 
-static void auth_cb(void *arg, const struct ipc_hdr *hdr,
-    struct span payload, int fd, const char *why);
-
-static int
-mech_offered(const struct imapd *d, struct span mech)
-{
-	const char *p = d->mechs;
-
-	while (*p != '\0') {
-		size_t n = strcspn(p, " ");
-
-		if (mech.n > 0 && n == mech.n &&
-		    strncasecmp(p, (const char *)mech.p, n) == 0)
-			return 1;
-		p += n;
-		p += strspn(p, " ");
-	}
-	return 0;
-}
-
 static void
-auth_send(struct imap_sess *s, struct ipc_msg *m)
-{
-	uint64_t id;
-
-	if (ipc_msg_finish(m) != 0 ||
-	    ipcc_request(s->d->authd, m, auth_cb, s, &id) != 0) {
-		ipc_msg_fini(m);
-		s->sasl_sid = 0;
-		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
-		imap_wait_end(s);
-		return;
-	}
-	ipc_msg_fini(m);
-	s->wait = IMAP_W_SASL;
-	s->wait_reqid = id;
-	cio_pause(s->io);
-}
-
-static int
-b64_decode(struct span in, unsigned char *out, size_t outsz, size_t *n_out)
-{
-	/* RFC 4959: "=" is an empty initial response */
-	if (span_eq(in, "=")) {
-		*n_out = 0;
-		return 0;
-	}
-	return sodium_base642bin(out, outsz, (const char *)in.p, in.n, NULL,
-	    n_out, NULL, sodium_base64_VARIANT_ORIGINAL);
-}
-
-static void
-auth_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
-    const char *why)
+sasl_cb(void *arg, const struct authsess_result *res)
 {
 	struct imap_sess *s = arg;
-	struct ipc_reader r;
-	struct span v;
-	uint64_t sid;
 
-	ipc_reader_init(&r, payload);
-	if (hdr != NULL && hdr->type == IPC_AUTH_SASL_CHALLENGE &&
-	    ipc_get_u64(&r, &sid) == 0 && sid == s->sasl_sid &&
-	    ipc_get_str(&r, &v, SASL_MAX) == 0 && ipc_get_end(&r) == 0) {
-		char b64[sodium_base64_ENCODED_LEN(SASL_MAX,
-		    sodium_base64_VARIANT_ORIGINAL)];
-
-		sodium_bin2base64(b64, sizeof(b64), v.p, v.n,
-		    sodium_base64_VARIANT_ORIGINAL);
-		imap_printf(s, "+ %s\r\n", b64);
+	if (res->kind == AUTHSESS_CHALLENGE) {
+		imap_printf(s, "+ %s\r\n", res->challenge);
+		/* the client's answer is read by the data callback */
 		s->wait = IMAP_W_SASL_CLIENT;
 		s->wait_reqid = 0;
 		cio_resume(s->io);
 		return;
 	}
-	s->sasl_sid = 0;
-	if (hdr != NULL && hdr->type == IPC_AUTH_OK &&
-	    ipc_get_str(&r, &v, USERDB_ADDR_MAX - 1) == 0 && v.n > 0)
-		imap_login(s, v, s->sasl_mech);
-	else
-		auth_fail(s, hdr, s->sasl_mech);
+	auth_result(s, res, s->auth.mech);
+}
+
+/* After a request: wait for authd, or answer what went wrong. */
+static void
+sasl_sent(struct imap_sess *s, enum authsess_send rc, uint64_t id)
+{
+	switch (rc) {
+	case AUTHSESS_SENT:
+		s->wait = IMAP_W_SASL;
+		s->wait_reqid = id;
+		cio_pause(s->io);
+		return;
+	case AUTHSESS_E_B64:
+		imap_bad(s, "Invalid base64 data");
+		break;
+	case AUTHSESS_E_CANCEL:
+		imap_bad(s, "Authentication cancelled");
+		break;
+	default:
+		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
+		break;
+	}
 	imap_wait_end(s);
 }
 
 void
 imap_cmd_authenticate(struct imap_sess *s, struct imap_args args, int uid)
 {
-	unsigned char init[SASL_MAX];
 	const struct imap_arg *mech = imap_args_at(args, 0);
 	const struct imap_arg *ir = imap_args_at(args, 1);
-	size_t n = 0;
-	struct ipc_msg m;
+	uint64_t id = 0;
 
 	if (args_n(args) < 1 || args_n(args) > 2 ||
 	    mech->type != IMAP_ARG_ATOM || (ir != NULL &&
@@ -380,113 +316,32 @@ imap_cmd_authenticate(struct imap_sess *s, struct imap_args args, int uid)
 		    "disallowed; use STARTTLS first");
 		return;
 	}
-	if (!mech_offered(s->d, mech->s)) {
+	if (!authsess_mech_listed(s->d->mechs.list, mech->s)) {
 		imap_no(s, "Unsupported authentication mechanism");
 		return;
 	}
-	if (ir != NULL && b64_decode(ir->s, init, sizeof(init), &n) != 0) {
-		imap_bad(s, "Invalid base64 data");
-		return;
-	}
-	snprintf(s->sasl_mech, sizeof(s->sasl_mech), "%.*s",
-	    (int)mech->s.n, (const char *)mech->s.p);
-	randombytes_buf(&s->sasl_sid, sizeof(s->sasl_sid));
-	s->sasl_sid |= 1;
-	ipc_msg_init(&m, IPC_AUTH_SASL_START, 0);
-	if (ipc_put_u64(&m, s->sasl_sid) || ipc_put_str(&m, mech->s) ||
-	    ipc_put_cstr(&m, "imap") || ipc_put_cstr(&m, s->ip) ||
-	    ipc_put_u32(&m, ir != NULL ? 1 : 0) ||
-	    ipc_put_str(&m, span_make(init, n))) {
-		sodium_memzero(init, sizeof(init));
-		ipc_msg_fini(&m);
-		s->sasl_sid = 0;
-		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
-		return;
-	}
-	sodium_memzero(init, sizeof(init));
-	auth_send(s, &m);
+	sasl_sent(s, authsess_sasl_start(&s->auth, mech->s, ir != NULL,
+	    ir != NULL ? ir->s : span_make(NULL, 0), s->ip, sasl_cb, s, &id),
+	    id);
 }
 
 /* A client line in answer to "+ challenge". */
 void
 imap_auth_line(struct imap_sess *s, struct span line)
 {
-	unsigned char resp[SASL_MAX];
-	size_t n = 0;
-	struct ipc_msg m;
+	uint64_t id = 0;
 
-	if (span_eq(line, "*")) {
-		imap_auth_abort(s);
-		imap_bad(s, "Authentication cancelled");
-		imap_wait_end(s);
-		return;
-	}
-	if (b64_decode(line, resp, sizeof(resp), &n) != 0) {
-		imap_auth_abort(s);
-		imap_bad(s, "Invalid base64 data");
-		imap_wait_end(s);
-		return;
-	}
-	ipc_msg_init(&m, IPC_AUTH_SASL_STEP, 0);
-	if (ipc_put_u64(&m, s->sasl_sid) ||
-	    ipc_put_str(&m, span_make(resp, n))) {
-		sodium_memzero(resp, sizeof(resp));
-		ipc_msg_fini(&m);
-		imap_auth_abort(s);
-		imap_no(s, "[UNAVAILABLE] Temporary authentication failure");
-		imap_wait_end(s);
-		return;
-	}
-	sodium_memzero(resp, sizeof(resp));
-	auth_send(s, &m);
+	sasl_sent(s, authsess_sasl_line(&s->auth, line, &id), id);
 }
 
 void
 imap_auth_abort(struct imap_sess *s)
 {
-	struct ipc_msg m;
-
-	if (s->sasl_sid == 0)
-		return;
-	ipc_msg_init(&m, IPC_AUTH_SASL_ABORT, 0);
-	if (ipc_put_u64(&m, s->sasl_sid) == 0 && ipc_msg_finish(&m) == 0)
-		(void)!ipcc_send(s->d->authd, &m);
-	ipc_msg_fini(&m);
-	s->sasl_sid = 0;
-}
-
-static void
-mechs_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
-    const char *why)
-{
-	struct imapd *d = arg;
-	struct ipc_reader r;
-	struct span v;
-
-	ipc_reader_init(&r, payload);
-	if (hdr == NULL || hdr->type != IPC_AUTH_SASL_MECHLIST ||
-	    ipc_get_str(&r, &v, sizeof(d->mechs) - 1) != 0) {
-		d->mechs_asked = 0;	/* ask again at the next session */
-		log_warn("event=sasl-mechs-unavailable reason=\"%s\"",
-		    hdr == NULL ? why : "authd refused");
-		return;
-	}
-	snprintf(d->mechs, sizeof(d->mechs), "%.*s", (int)v.n,
-	    (const char *)v.p);
-	log_info("event=sasl-mechs mechs=\"%s\"", d->mechs);
+	authsess_cancel(&s->auth);
 }
 
 void
 imap_auth_fetch_mechs(struct imapd *d)
 {
-	struct ipc_msg m;
-
-	if (d->mechs_asked || d->mechs[0] != '\0')
-		return;
-	d->mechs_asked = 1;
-	ipc_msg_init(&m, IPC_AUTH_SASL_MECHS, 0);
-	if (ipc_msg_finish(&m) != 0 ||
-	    ipcc_request(d->authd, &m, mechs_cb, d, NULL) != 0)
-		d->mechs_asked = 0;
-	ipc_msg_fini(&m);
+	authsess_mechs_fetch(&d->mechs, d->authd);
 }

@@ -200,7 +200,7 @@ imap_capabilities(struct imap_sess *s, struct buf *out)
 		if (!imap_auth_allowed(s))
 			(void)!buf_addstr(out, " LOGINDISABLED");
 		else {
-			const char *p = s->d->mechs;
+			const char *p = s->d->mechs.list;
 
 			(void)!buf_addstr(out, " SASL-IR");
 			while (*p != '\0') {
@@ -513,6 +513,7 @@ imap_sess_new(struct imapd *d, int fd, const struct sockaddr *peer,
 	net_peer_str(peer, s->ip, sizeof(s->ip));
 	log_new_id(s->id);
 	s->started = ev_now(d->loop);
+	authsess_init(&s->auth, d->authd, "imap", AUTHSESS_SASL_MAX);
 	s->io = cio_new(d->loop, fd, &o, imap_io_cb, s);
 	cio_set_raw(s->io, 1);
 	d->n_sessions++;
@@ -552,8 +553,7 @@ imap_sess_free(struct imap_sess *s)
 {
 	struct imapd *d = s->d;
 
-	if (s->wait == IMAP_W_LOGIN || s->wait == IMAP_W_SASL)
-		ipcc_cancel(d->authd, s->wait_reqid);
+	/* a pending authd request is forgotten, an exchange aborted */
 	imap_auth_abort(s);
 	imap_append_drop(s);
 	imap_fetch_stop(s);
