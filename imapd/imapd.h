@@ -106,6 +106,8 @@ struct imap_sel {
 	uint32_t recent_uid;		/* UIDs >= this are \Recent here */
 	struct imap_watch *w_new, *w_cur;
 	int changed;			/* inotify fired since the last look */
+	uint32_t *saved;		/* SEARCHRES "$": UIDs, ascending */
+	size_t n_saved;
 };
 
 struct imap_sess {
@@ -202,6 +204,11 @@ void imap_mark_seen(struct imap_sess *s, const struct imap_seq *set,
 /* sess_fetch.c: FETCH, resumed as the output drains */
 void imap_fetch_drained(struct imap_sess *s);
 void imap_fetch_stop(struct imap_sess *s);
+/* imap_sel_seq: a sequence set argument of the selected mailbox (UIDs
+ * if uid), "$" (RFC 5182) replaced by the saved search result.  0, or
+ * -1 with a static *why. */
+int imap_sel_seq(struct imap_sess *s, struct imap_seq *set, struct span text,
+    int uid, const char **why);
 /* imap_sel_msn: the MSN of uid in the selected mailbox, 0 if none. */
 uint32_t imap_sel_msn(const struct imap_sel *sel, uint32_t uid);
 /* imap_sel_dir: the Maildir directory of mailbox name. */

@@ -189,8 +189,7 @@ copy_common(struct imap_sess *s, struct imap_args args, int uid, int move)
 		return;
 	}
 	imap_seq_init(&set, r, COPY_RANGES_MAX);
-	if (imap_seq_parse(&set, a->s, uid ? (s->sel->n ?
-	    s->sel->uids[s->sel->n - 1] : 0) : s->sel->n, 0, &why) != 0) {
+	if (imap_sel_seq(s, &set, a->s, uid, &why) != 0) {
 		imap_bad(s, "Bad sequence set: %s", why);
 		return;
 	}

@@ -556,8 +556,7 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 	buf_init(&j->built, 4096, (size_t)16 << 20);
 	j->uid = uid;
 	imap_seq_init(&j->set, j->r, FETCH_RANGES_MAX);
-	if (imap_seq_parse(&j->set, a->s, uid ? (s->sel->n ?
-	    s->sel->uids[s->sel->n - 1] : 0) : s->sel->n, 0, &why) != 0) {
+	if (imap_sel_seq(s, &j->set, a->s, uid, &why) != 0) {
 		job_discard(j);
 		imap_bad(s, "Bad sequence set: %s", why);
 		return;

@@ -17,6 +17,7 @@
 #include "imapd/imapd.h"
 
 #define SEARCH_NODES_MAX 512
+#define SEARCH_SAVED_RANGES 1024	/* "$" in a SEARCH key */
 
 struct search_ctx {
 	struct imap_sess *s;
@@ -31,6 +32,8 @@ struct search_ctx {
 	size_t n_hits, cap_hits;
 	struct kept *kept;		/* SORT, THREAD: the hits' records */
 	int keep;
+	struct imap_seq saved_set;	/* "$" as UID ranges */
+	struct imap_seq_range saved_r[SEARCH_SAVED_RANGES];
 };
 
 /* A matching message kept for SORT and THREAD (its blob points into
@@ -144,6 +147,34 @@ search_msg_fn(const struct mailidx_msg *m, void *arg)
 	return 0;
 }
 
+int
+imap_sel_seq(struct imap_sess *s, struct imap_seq *set, struct span text,
+    int uid, const char **why)
+{
+	struct imap_sel *sel = s->sel;
+	size_t i;
+	uint32_t v;
+
+	if (imap_seq_parse(set, text, uid ? (sel->n ? sel->uids[sel->n - 1] :
+	    0) : sel->n, 1, why) != 0)
+		return -1;
+	if (!set->saved)
+		return 0;
+	/* RFC 5182 2.1: "$" is the saved UIDs; expunged ones drop out */
+	set->saved = 0;
+	set->n = 0;
+	for (i = 0; i < sel->n_saved; i++) {
+		if ((v = imap_sel_msn(sel, sel->saved[i])) == 0)
+			continue;
+		if (imap_seq_add(set, uid ? sel->saved[i] : v,
+		    uid ? sel->saved[i] : v) != 0) {
+			*why = "saved result too fragmented";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ESEARCH ALL: a sequence set "1:3,7" */
 static void
 esearch_all(struct buf *b, const uint32_t *v, size_t n)
@@ -178,9 +209,19 @@ run_search(struct imap_sess *s, struct imap_args args, struct search_ctx *c,
 			imap_reply(s, err.no ? "NO" : "BAD", "%s", err.text);
 		return -1;
 	}
-	if (srch->uses_saved || (srch->ret & IMAP_SRET_SAVE)) {
-		imap_bad(s, "SEARCHRES ($, SAVE) is not offered");
-		return -1;
+	/* RFC 5182: "$" in SEARCH matches the saved UIDs */
+	if (srch->uses_saved) {
+		size_t i;
+
+		imap_seq_init(&c->saved_set, c->saved_r, SEARCH_SAVED_RANGES);
+		for (i = 0; i < s->sel->n_saved; i++)
+			if (imap_seq_add(&c->saved_set, s->sel->saved[i],
+			    s->sel->saved[i]) != 0) {
+				imap_no(s, "[LIMIT] Saved result too "
+				    "fragmented");
+				return -1;
+			}
+		c->mc.saved = &c->saved_set;
 	}
 	if (srch->uses_modseq)
 		s->enabled |= IMAP_EN_CONDSTORE;	/* RFC 7162 3.1 */
@@ -189,7 +230,6 @@ run_search(struct imap_sess *s, struct imap_args args, struct search_ctx *c,
 	c->mc.s = srch;
 	c->mc.n_msgs = s->sel->n;
 	c->mc.max_uid = s->sel->n ? s->sel->uids[s->sel->n - 1] : 0;
-	c->mc.saved = NULL;
 	c->mc.keyword_id = search_keyword;
 	c->mc.keyword_arg = c;
 	c->mc.now = (int64_t)time(NULL);
@@ -206,6 +246,36 @@ run_search(struct imap_sess *s, struct imap_args args, struct search_ctx *c,
 		return -1;
 	}
 	return 0;
+}
+
+/* RFC 5182 2.4: the result as UIDs; with MIN and/or MAX (and not ALL
+ * or COUNT) only those.  Hits are MSNs here. */
+static void
+search_save(struct imap_sess *s, struct search_ctx *c,
+    const struct imap_search *srch)
+{
+	struct imap_sel *sel = s->sel;
+	unsigned r = srch->ret;
+	size_t i;
+
+	free(sel->saved);
+	sel->saved = NULL;
+	sel->n_saved = 0;
+	if (c->n_hits == 0)
+		return;
+	sel->saved = xcalloc(c->n_hits, sizeof(*sel->saved));
+	if ((r & (IMAP_SRET_MIN | IMAP_SRET_MAX)) &&
+	    !(r & (IMAP_SRET_ALL | IMAP_SRET_COUNT))) {
+		if (r & IMAP_SRET_MIN)
+			sel->saved[sel->n_saved++] = sel->uids[c->hits[0] - 1];
+		if ((r & IMAP_SRET_MAX) && (sel->n_saved == 0 ||
+		    c->n_hits > 1))
+			sel->saved[sel->n_saved++] =
+			    sel->uids[c->hits[c->n_hits - 1] - 1];
+		return;
+	}
+	for (i = 0; i < c->n_hits; i++)
+		sel->saved[sel->n_saved++] = sel->uids[c->hits[i] - 1];
 }
 
 void
@@ -226,11 +296,15 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 	}
 	mailidx_txn_abort(&c.t);
 	free(nodes);
+	if (srch.ret & IMAP_SRET_SAVE)
+		search_save(s, &c, &srch);
 	if (uid)
 		for (i = 0; i < c.n_hits; i++)
 			c.hits[i] = s->sel->uids[c.hits[i] - 1];
 	buf_init(&b, 1024, (size_t)64 << 20);
-	if (srch.esearch) {
+	if (srch.esearch && srch.ret == IMAP_SRET_SAVE) {
+		/* RFC 5182 2.4: SAVE alone sends no ESEARCH */
+	} else if (srch.esearch) {
 		/* RFC 4731 3.1: the tag, UID, then what was asked */
 		(void)!buf_addf(&b, "* ESEARCH (TAG \"%s\")%s", s->tag,
 		    uid ? " UID" : "");
@@ -256,8 +330,10 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 			(void)!buf_addf(&b, " (MODSEQ %llu)",
 			    (unsigned long long)c.max_modseq);
 	}
-	(void)!buf_addstr(&b, "\r\n");
-	imap_send(s, b.data, b.len);
+	if (b.len > 0) {
+		(void)!buf_addstr(&b, "\r\n");
+		imap_send(s, b.data, b.len);
+	}
 	buf_fini(&b);
 	free(c.hits);
 	imap_ok(s, "%sSEARCH completed", uid ? "UID " : "");

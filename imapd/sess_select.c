@@ -82,6 +82,7 @@ imap_sel_free(struct imap_sess *s)
 		return;
 	imap_watch_put(s->d, &sel->w_new);
 	imap_watch_put(s->d, &sel->w_cur);
+	free(sel->saved);
 	free(sel->uids);
 	free(sel);
 	s->sel = NULL;
@@ -519,8 +520,7 @@ imap_cmd_expunge(struct imap_sess *s, struct imap_args args, int uid)
 	}
 	if (uid) {
 		text = imap_args_at(args, 0)->s;
-		if (imap_seq_parse(&set, text, s->sel->uidnext > 1 ?
-		    s->sel->uidnext - 1 : 0, 0, &why) != 0) {
+		if (imap_sel_seq(s, &set, text, 1, &why) != 0) {
 			imap_bad(s, "Bad UID set: %s", why);
 			return;
 		}
@@ -882,8 +882,7 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 		return;
 	}
 	imap_seq_init(&set, r, SEQ_RANGES_MAX);
-	if (imap_seq_parse(&set, a->s, uid ? (s->sel->n ?
-	    s->sel->uids[s->sel->n - 1] : 0) : s->sel->n, 0, &why) != 0) {
+	if (imap_sel_seq(s, &set, a->s, uid, &why) != 0) {
 		imap_bad(s, "Bad sequence set: %s", why);
 		return;
 	}

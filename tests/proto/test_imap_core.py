@@ -23,7 +23,8 @@ DEMO = "demo@" + DOMAIN
 CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
         b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
-        b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE")
+        b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE "
+        b"SEARCHRES")
 
 
 def tls_ctx():
@@ -714,4 +715,32 @@ def test_list_extended_status_special_use(imap):
         b"l9 BAD")
     assert r.cmd(b'l10 LIST "" * RETURN (STATUS (NOPE))')[-1].startswith(
         b"l10 BAD")
+    r.close()
+
+
+def test_searchres(imap):
+    deliver(imap, [message("s%d" % i) for i in range(1, 6)])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    r.cmd(b"r1 SELECT INBOX")
+    assert r.cmd(b"r2 FETCH $ (UID)") == [b"r2 OK FETCH completed"]
+    assert r.cmd(b"r3 STORE 2,4 +FLAGS (\\Flagged)")[-1] == \
+        b"r3 OK STORE completed"
+    # SAVE alone: no ESEARCH, the result kept as UIDs
+    assert r.cmd(b"r4 SEARCH RETURN (SAVE) FLAGGED") == [
+        b"r4 OK SEARCH completed"]
+    assert r.cmd(b"r5 FETCH $ (UID FLAGS)") == [
+        b"* 2 FETCH (UID 2 FLAGS (\\Flagged))",
+        b"* 4 FETCH (UID 4 FLAGS (\\Flagged))", b"r5 OK FETCH completed"]
+    assert r.cmd(b"r6 SEARCH NOT $") == [b"* SEARCH 1 3 5",
+                                         b"r6 OK SEARCH completed"]
+    assert r.cmd(b"r7 UID SEARCH RETURN (SAVE MIN COUNT) UNFLAGGED") == [
+        b'* ESEARCH (TAG "r7") UID MIN 1 COUNT 3',
+        b"r7 OK UID SEARCH completed"]
+    assert r.cmd(b"r8 STORE $ +FLAGS.SILENT (\\Deleted)") == [
+        b"r8 OK STORE completed"]
+    assert r.cmd(b"r9 EXPUNGE") == [b"* 1 EXPUNGE", b"* 2 EXPUNGE",
+                                    b"* 3 EXPUNGE", b"r9 OK EXPUNGE completed"]
+    # expunged UIDs drop out of "$"
+    assert r.cmd(b"r10 UID FETCH $ (UID)") == [b"r10 OK UID FETCH completed"]
     r.close()
