@@ -194,6 +194,8 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,
     imap_cmd_unselect, imap_cmd_check, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_idle;
 void imap_idle_line(struct imap_sess *s, struct span line);
+/* imap_uidset_add: ascending numbers as a sequence set "1:3,7". */
+void imap_uidset_add(struct buf *b, const uint32_t *v, size_t n);
 /* imap_flags_add: "FLAGS (...)" of a message. */
 void imap_flags_add(struct imap_sess *s, struct mailidx_txn *t,
     struct buf *b, uint32_t flags, uint64_t keywords);

@@ -112,7 +112,8 @@ imap_cmd_id(struct imap_sess *s, struct imap_args args, int uid)
 	imap_ok(s, "ID completed");
 }
 
-/* RFC 5161 ENABLE: CONDSTORE (RFC 7162), UTF8=ACCEPT (RFC 6855). */
+/* RFC 5161 ENABLE: CONDSTORE, QRESYNC (RFC 7162), UTF8=ACCEPT (RFC
+ * 6855). */
 void
 imap_cmd_enable(struct imap_sess *s, struct imap_args args, int uid)
 {
@@ -138,6 +139,13 @@ imap_cmd_enable(struct imap_sess *s, struct imap_args args, int uid)
 			s->enabled |= IMAP_EN_CONDSTORE;
 			len += (size_t)snprintf(line + len, sizeof(line) - len,
 			    " CONDSTORE");
+		}
+		/* RFC 7162 3.2.3: QRESYNC implies CONDSTORE */
+		if (imap_arg_atom_is(a, "QRESYNC") &&
+		    !(s->enabled & IMAP_EN_QRESYNC)) {
+			s->enabled |= IMAP_EN_QRESYNC | IMAP_EN_CONDSTORE;
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+			    " QRESYNC");
 		}
 		if (imap_arg_atom_is(a, "UTF8=ACCEPT") &&
 		    !(s->enabled & IMAP_EN_UTF8)) {

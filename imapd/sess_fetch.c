@@ -537,6 +537,49 @@ imap_fetch_stop(struct imap_sess *s)
 	job_free(s);
 }
 
+struct van_ctx {
+	const struct imap_seq *set;
+	struct buf uids;
+};
+
+static int
+van_fn(uint32_t uid, void *arg)
+{
+	struct van_ctx *c = arg;
+
+	if (imap_seq_contains(c->set, uid))
+		(void)!buf_add(&c->uids, &uid, sizeof(uid));
+	return 0;
+}
+
+/* RFC 7162 3.2.6: UID FETCH (CHANGEDSINCE m VANISHED) first tells the
+ * UIDs of the set expunged since m. */
+static void
+fetch_vanished(struct imap_sess *s, struct imap_fetch_job *j)
+{
+	struct van_ctx c = { &j->set, { 0 } };
+	struct mailidx_txn *t;
+	const char *why = NULL;
+	struct buf b;
+
+	if (mailidx_txn_begin(s->u->idx, 0, &t, &why) != 0)
+		return;
+	buf_init(&c.uids, 256, (size_t)64 << 20);
+	(void)mailidx_vanished(t, s->sel->mbox_id, j->f.changedsince_modseq,
+	    van_fn, &c);
+	mailidx_txn_abort(&t);
+	if (c.uids.len > 0) {
+		buf_init(&b, 256, (size_t)64 << 20);
+		(void)!buf_addstr(&b, "* VANISHED (EARLIER) ");
+		imap_uidset_add(&b, (const uint32_t *)(void *)c.uids.data,
+		    c.uids.len / sizeof(uint32_t));
+		(void)!buf_addstr(&b, "\r\n");
+		imap_send(s, b.data, b.len);
+		buf_fini(&b);
+	}
+	buf_fini(&c.uids);
+}
+
 void
 imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 {
@@ -586,9 +629,9 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 		    it->att == IMAP_FA_RFC822_TEXT) && !it->peek)
 			seen = 1;
 	}
-	if (j->f.vanished) {
+	if (j->f.vanished && !(s->enabled & IMAP_EN_QRESYNC)) {
 		job_discard(j);
-		imap_bad(s, "VANISHED needs QRESYNC, which is not offered");
+		imap_bad(s, "VANISHED needs ENABLE QRESYNC first");
 		return;
 	}
 	if (j->f.changedsince || (s->enabled & IMAP_EN_CONDSTORE)) {
@@ -625,6 +668,8 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 			j->items[j->f.n++].att = IMAP_FA_FLAGS;
 		}
 	}
+	if (j->f.vanished)
+		fetch_vanished(s, j);
 	imap_seq_iter_init(&j->it);
 	s->fetch = j;
 	imap_wait_begin(s, IMAP_W_OUTPUT, 0);

@@ -126,6 +126,34 @@ imap_flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
 	(void)!buf_addstr(b, ")");
 }
 
+/* A UID list, ascending, as a sequence set "1:3,7" */
+void
+imap_uidset_add(struct buf *b, const uint32_t *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i = j + 1) {
+		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1; j++)
+			;
+		(void)!buf_addf(b, "%s%u", i ? "," : "", v[i]);
+		if (j > i)
+			(void)!buf_addf(b, ":%u", v[j]);
+	}
+}
+
+/* QRESYNC (RFC 7162 3.2.10): "* VANISHED uids" instead of EXPUNGEs */
+static void
+vanished_add(struct buf *b, const struct buf *uids, int earlier)
+{
+	if (uids->len == 0)
+		return;
+	(void)!buf_addstr(b, earlier ? "* VANISHED (EARLIER) " :
+	    "* VANISHED ");
+	imap_uidset_add(b, (const uint32_t *)(const void *)uids->data,
+	    uids->len / sizeof(uint32_t));
+	(void)!buf_addstr(b, "\r\n");
+}
+
 /* ---- telling changes (RFC 9051 7) ---- */
 
 struct upd_ctx {
@@ -134,6 +162,7 @@ struct upd_ctx {
 	uint32_t old_uidnext;
 	int allow_expunge;
 	struct buf out;
+	struct buf gone;	/* QRESYNC: UIDs for VANISHED */
 };
 
 static int
@@ -156,6 +185,9 @@ upd_changed_fn(const struct mailidx_msg *m, void *arg)
 		return 0;
 	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
 	imap_flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
+	/* RFC 7162 3.2.4: with QRESYNC every unsolicited FETCH has UID */
+	if (c->s->enabled & IMAP_EN_QRESYNC)
+		(void)!buf_addf(&c->out, " UID %u", m->uid);
 	if (c->s->enabled & IMAP_EN_CONDSTORE)
 		(void)!buf_addf(&c->out, " MODSEQ (%llu)",
 		    (unsigned long long)m->modseq);
@@ -172,7 +204,10 @@ upd_vanished_fn(uint32_t uid, void *arg)
 	if (msn == 0)
 		return 0;
 	sel_remove(c->s->sel, msn);
-	(void)!buf_addf(&c->out, "* %u EXPUNGE\r\n", msn);
+	if (c->s->enabled & IMAP_EN_QRESYNC)
+		(void)!buf_add(&c->gone, &uid, sizeof(uid));
+	else
+		(void)!buf_addf(&c->out, "* %u EXPUNGE\r\n", msn);
 	return 0;
 }
 
@@ -194,7 +229,7 @@ void
 imap_sel_update(struct imap_sess *s, int allow_expunge)
 {
 	struct imap_sel *sel = s->sel;
-	struct upd_ctx c = { s, NULL, 0, allow_expunge, { 0 } };
+	struct upd_ctx c = { s, NULL, 0, allow_expunge, { 0 }, { 0 } };
 	struct mailidx_mbox mb;
 	struct rec_ctx rc;
 	const char *why = NULL;
@@ -227,9 +262,12 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 		return;
 	}
 	buf_init(&c.out, 1024, (size_t)64 << 20);
+	buf_init(&c.gone, 256, (size_t)64 << 20);
 	if (allow_expunge)
 		(void)mailidx_vanished(c.t, sel->mbox_id, sel->exp_modseq,
 		    upd_vanished_fn, &c);
+	vanished_add(&c.out, &c.gone, 0);
+	buf_fini(&c.gone);
 	c.old_uidnext = sel->uidnext;
 	n0 = sel->n;
 	if (mb.uidnext > sel->uidnext)
@@ -303,6 +341,128 @@ select_fn(struct mailidx_txn *t, void *arg, const char **why)
 	return mailidx_mbox_get(t, c->sel->name, &c->mb) == 1 ? 0 : -1;
 }
 
+/* SELECT's QRESYNC parameter (RFC 7162 3.2.5). */
+struct qresync {
+	int on;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	struct imap_seq known;		/* known UIDs, or none (n 0) */
+	struct imap_seq_range r[256];
+	int have_known;
+};
+
+static int
+num_atom(const struct imap_arg *a, uint64_t max, uint64_t *out)
+{
+	char tmp[24], *end;
+
+	if (a == NULL || a->type != IMAP_ARG_ATOM || a->s.n == 0 ||
+	    a->s.n > 20 || a->s.p[0] < '0' || a->s.p[0] > '9')
+		return -1;
+	/* the reader's spans are not NUL-terminated */
+	memcpy(tmp, a->s.p, a->s.n);
+	tmp[a->s.n] = '\0';
+	errno = 0;
+	*out = strtoull(tmp, &end, 10);
+	return *end == '\0' && errno == 0 && *out <= max ? 0 : -1;
+}
+
+static int
+select_params(struct imap_sess *s, const struct imap_arg *par,
+    struct qresync *q)
+{
+	struct imap_args items = imap_arg_items(par), qi;
+	const struct imap_arg *a = imap_args_at(items, 0), *v;
+	const char *why;
+	uint64_t n;
+
+	if (par->type != IMAP_ARG_LIST || a == NULL)
+		return -1;
+	if (imap_arg_atom_is(a, "CONDSTORE") && par->n_items == 1) {
+		/* RFC 7162 3.1.8: SELECT (CONDSTORE) enables CONDSTORE */
+		s->enabled |= IMAP_EN_CONDSTORE;
+		return 0;
+	}
+	if (!imap_arg_atom_is(a, "QRESYNC") ||
+	    !(s->enabled & IMAP_EN_QRESYNC) ||
+	    (v = imap_args_next(items, a)) == NULL ||
+	    v->type != IMAP_ARG_LIST || imap_args_next(items, v) != NULL)
+		return -1;
+	qi = imap_arg_items(v);
+	a = imap_args_at(qi, 0);
+	if (num_atom(a, UINT32_MAX, &n) != 0 || n == 0)
+		return -1;
+	q->uidvalidity = (uint32_t)n;
+	a = imap_args_next(qi, a);
+	if (num_atom(a, UINT64_MAX, &q->modseq) != 0 || q->modseq == 0)
+		return -1;
+	imap_seq_init(&q->known, q->r, sizeof(q->r) / sizeof(q->r[0]));
+	if ((a = imap_args_next(qi, a)) != NULL && a->type == IMAP_ARG_ATOM) {
+		if (imap_seq_parse(&q->known, a->s, UINT32_MAX, 0, &why) != 0)
+			return -1;
+		q->have_known = 1;
+		a = imap_args_next(qi, a);
+	}
+	/* the sequence match data is optional to use (3.2.5.2) */
+	if (a != NULL && (a->type != IMAP_ARG_LIST ||
+	    imap_args_next(qi, a) != NULL))
+		return -1;
+	q->on = 1;
+	return 0;
+}
+
+struct qr_ctx {
+	struct imap_sess *s;
+	struct qresync *q;
+	struct mailidx_txn *t;
+	struct buf gone, *out;
+};
+
+static int
+qr_vanished_fn(uint32_t uid, void *arg)
+{
+	struct qr_ctx *c = arg;
+
+	if (!c->q->have_known || imap_seq_contains(&c->q->known, uid))
+		(void)!buf_add(&c->gone, &uid, sizeof(uid));
+	return 0;
+}
+
+static int
+qr_changed_fn(const struct mailidx_msg *m, void *arg)
+{
+	struct qr_ctx *c = arg;
+	uint32_t msn = imap_sel_msn(c->s->sel, m->uid);
+
+	if (msn == 0 || (c->q->have_known &&
+	    !imap_seq_contains(&c->q->known, m->uid)))
+		return 0;
+	(void)!buf_addf(c->out, "* %u FETCH (UID %u ", msn, m->uid);
+	imap_flags_add(c->s, c->t, c->out, m->flags, m->keywords);
+	(void)!buf_addf(c->out, " MODSEQ (%llu))\r\n",
+	    (unsigned long long)m->modseq);
+	return 0;
+}
+
+/* RFC 7162 3.2.5.1: what changed since the client's MODSEQ */
+static void
+qresync_tell(struct imap_sess *s, struct qresync *q, struct buf *out)
+{
+	struct qr_ctx c = { s, q, NULL, { 0 }, out };
+	const char *why = NULL;
+
+	if (mailidx_txn_begin(s->u->idx, 0, &c.t, &why) != 0)
+		return;
+	buf_init(&c.gone, 256, (size_t)64 << 20);
+	(void)mailidx_vanished(c.t, s->sel->mbox_id, q->modseq,
+	    qr_vanished_fn, &c);
+	vanished_add(out, &c.gone, 1);
+	(void)mailidx_msg_changed(c.t, s->sel->mbox_id, q->modseq,
+	    qr_changed_fn, &c);
+	mailidx_txn_abort(&c.t);
+	buf_fini(&c.gone);
+}
+
 static void
 select_common(struct imap_sess *s, struct imap_args args, int ro)
 {
@@ -316,19 +476,17 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	int rc;
 
 	const struct imap_arg *par = imap_args_at(args, 1);
+	struct qresync q;
+	int was_selected = s->sel != NULL;
 
+	memset(&q, 0, sizeof(q));
 	if (imap_args_count(args) > 2 || imap_args_count(args) < 1 ||
-	    (par != NULL && (par->type != IMAP_ARG_LIST ||
-	    par->n_items != 1 ||
-	    !imap_arg_atom_is(imap_args_at(imap_arg_items(par), 0),
-	    "CONDSTORE")))) {
+	    (par != NULL && select_params(s, par, &q) != 0)) {
 		imap_bad(s, "%s takes a mailbox name and optionally "
-		    "(CONDSTORE)", verb);
+		    "(CONDSTORE) or (QRESYNC (uidvalidity modseq [uids])), "
+		    "QRESYNC once enabled", verb);
 		return;
 	}
-	/* RFC 7162 3.1.8: SELECT (CONDSTORE) enables CONDSTORE */
-	if (par != NULL)
-		s->enabled |= IMAP_EN_CONDSTORE;
 	memset(&c, 0, sizeof(c));
 	c.sel = xcalloc(1, sizeof(*c.sel));
 	if (imap_mbox_name(s, imap_args_at(args, 0), c.sel->name,
@@ -336,8 +494,12 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 		free(c.sel);
 		return;
 	}
-	/* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected */
+	/* RFC 9051 6.3.2: a failed SELECT leaves no mailbox selected;
+	 * RFC 7162 3.2.11: [CLOSED] tells where the old one's responses
+	 * end */
 	imap_sel_free(s);
+	if (was_selected)
+		imap_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
 	if (imap_sel_dir(s, c.sel->name, path, sizeof(path)) != 0) {
 		free(c.sel);
 		imap_no(s, "[NONEXISTENT] No such mailbox");
@@ -395,6 +557,8 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	(void)!buf_addstr(&b, ro ? "* OK [PERMANENTFLAGS ()] Read-only "
 	    "mailbox\r\n" : "* OK [PERMANENTFLAGS (\\Answered \\Flagged "
 	    "\\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n");
+	if (q.on && q.uidvalidity == c.mb.uidvalidity)
+		qresync_tell(s, &q, &b);
 	imap_send(s, b.data, b.len);
 	buf_fini(&b);
 	imap_ok(s, "[%s] %s completed", ro ? "READ-ONLY" : "READ-WRITE",
@@ -468,7 +632,7 @@ expunge(struct imap_sess *s, const struct imap_seq *uids, int silent)
 	struct exp_ctx c = { s, uids, { 0 }, NULL, 0 };
 	char root[PATH_MAX], p[PATH_MAX + MAILIDX_FILE_MAX + 2];
 	const char *why = NULL;
-	struct buf out;
+	struct buf out, gone;
 	size_t off;
 	uint32_t uid, msn;
 	int rc;
@@ -482,6 +646,7 @@ expunge(struct imap_sess *s, const struct imap_seq *uids, int silent)
 		return -1;
 	}
 	buf_init(&out, 1024, (size_t)64 << 20);
+	buf_init(&gone, 256, (size_t)64 << 20);
 	/* the index no longer has them: the files go */
 	for (off = 0; off < c.files.len; off += sizeof(uid) +
 	    strlen((char *)c.files.data + off + sizeof(uid)) + 1) {
@@ -493,9 +658,15 @@ expunge(struct imap_sess *s, const struct imap_seq *uids, int silent)
 			log_warn_errno("event=unlink-failed file=%s", p);
 		if (!silent && (msn = imap_sel_msn(s->sel, uid)) != 0) {
 			sel_remove(s->sel, msn);
-			(void)!buf_addf(&out, "* %u EXPUNGE\r\n", msn);
+			if (s->enabled & IMAP_EN_QRESYNC)
+				(void)!buf_add(&gone, &uid, sizeof(uid));
+			else
+				(void)!buf_addf(&out, "* %u EXPUNGE\r\n",
+				    msn);
 		}
 	}
+	vanished_add(&out, &gone, 0);
+	buf_fini(&gone);
 	imap_send(s, out.data, out.len);
 	buf_fini(&out);
 	buf_fini(&c.files);
@@ -832,19 +1003,12 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 		struct imap_args mods = imap_arg_items(op);
 		const struct imap_arg *k = imap_args_at(mods, 0);
 		const struct imap_arg *n = k ? imap_args_next(mods, k) : NULL;
-		char *end;
 
 		if (imap_args_count(mods) != 2 ||
 		    !imap_arg_atom_is(k, "UNCHANGEDSINCE") ||
-		    n->type != IMAP_ARG_ATOM || n->s.n == 0 || n->s.n > 20 ||
-		    n->s.p[0] < '0' || n->s.p[0] > '9') {
+		    num_atom(n, UINT64_MAX, &c.unchangedsince) != 0) {
 			imap_bad(s, "STORE modifier must be (UNCHANGEDSINCE "
 			    "n)");
-			return;
-		}
-		c.unchangedsince = strtoull((const char *)n->s.p, &end, 10);
-		if (end != (const char *)n->s.p + n->s.n) {
-			imap_bad(s, "Bad UNCHANGEDSINCE value");
 			return;
 		}
 		/* 0 is allowed: it fails for every message (3.1.3) */

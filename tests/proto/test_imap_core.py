@@ -24,7 +24,7 @@ CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
         b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
         b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE "
-        b"SEARCHRES")
+        b"SEARCHRES QRESYNC")
 
 
 def tls_ctx():
@@ -743,4 +743,51 @@ def test_searchres(imap):
                                     b"* 3 EXPUNGE", b"r9 OK EXPUNGE completed"]
     # expunged UIDs drop out of "$"
     assert r.cmd(b"r10 UID FETCH $ (UID)") == [b"r10 OK UID FETCH completed"]
+    r.close()
+
+
+def test_qresync(imap):
+    deliver(imap, [message("q%d" % i) for i in range(1, 6)])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    out = r.cmd(b"q1 SELECT INBOX (QRESYNC (1 1))")
+    assert out == [b"q1 BAD SELECT takes a mailbox name and optionally "
+                   b"(CONDSTORE) or (QRESYNC (uidvalidity modseq [uids])), "
+                   b"QRESYNC once enabled"], out
+    assert r.cmd(b"q2 ENABLE QRESYNC") == [b"* ENABLED QRESYNC",
+                                           b"q2 OK ENABLE completed"]
+    out = r.cmd(b"q3 SELECT INBOX")
+    uidv = int([ln for ln in out if b"UIDVALIDITY" in ln][0].split()[3][:-1])
+    hms = int([ln for ln in out if b"HIGHESTMODSEQ" in ln][0]
+              .split()[3][:-1])
+    # changes while the client is away: a flag, two expunges
+    w = login(imap)
+    w.select("INBOX")
+    w.store("2", "+FLAGS", "(\\Flagged)")
+    w.store("3:4", "+FLAGS.SILENT", "(\\Deleted)")
+    w.expunge()
+    w.logout()
+    out = r.cmd(b"q4 SELECT INBOX (QRESYNC (%d %d 1:5))" % (uidv, hms))
+    assert out[0] == b"* OK [CLOSED] Previous mailbox closed", out
+    assert b"* VANISHED (EARLIER) 3:4" in out, out
+    fl = [ln for ln in out if b"FETCH" in ln]
+    assert fl == [b"* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (%d))"
+                  % (hms + 1)], out
+    assert out[-1] == b"q4 OK [READ-WRITE] SELECT completed"
+    assert r.cmd(b"q5 UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)"
+                 % hms) == [
+        b"* VANISHED (EARLIER) 3:4",
+        b"* 2 FETCH (FLAGS (\\Flagged) UID 2 MODSEQ (%d))" % (hms + 1),
+        b"q5 OK UID FETCH completed"]
+    # our own EXPUNGE, and another session's, as VANISHED
+    assert r.cmd(b"q6 STORE 1 +FLAGS.SILENT (\\Deleted)") == [
+        b"q6 OK STORE completed"]
+    assert r.cmd(b"q7 EXPUNGE") == [b"* VANISHED 1",
+                                    b"q7 OK EXPUNGE completed"]
+    w = login(imap)
+    w.select("INBOX")
+    w.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+    w.expunge()
+    w.logout()
+    assert r.cmd(b"q8 NOOP") == [b"* VANISHED 2", b"q8 OK NOOP completed"]
     r.close()
