@@ -33,13 +33,13 @@ imap_append_sink(void *ctx, enum imap_sink_ev ev,
 	switch (ev) {
 	case IMAP_SINK_BEGIN:
 		if (!span_eq_ci(li->name, "APPEND") || s->u == NULL ||
-		    li->index != 0 || li->literal8 ||
+		    li->index != 0 ||
 		    li->size > IMAP_APPEND_MAX) {
 			s->sink_why = li->size > IMAP_APPEND_MAX ?
 			    "[TOOBIG] Message larger than APPENDLIMIT" :
 			    !span_eq_ci(li->name, "APPEND") ?
 			    "[TOOBIG] Literal too big for this command" :
-			    "[CANNOT] One message per APPEND, no literal8";
+			    "[CANNOT] One message per APPEND";
 			return -1;
 		}
 		imap_append_drop(s);
@@ -216,7 +216,8 @@ imap_cmd_append(struct imap_sess *s, struct imap_args args, int uid)
 		imap_no(s, "[TRYCREATE] No such mailbox");
 		return;
 	}
-	/* a kept literal is written now; a streamed one is in tmp/ */
+	/* RFC 3516 4.4: a literal8 message (~{n}) is stored as it came;
+	 * a kept literal is written now; a streamed one is in tmp/ */
 	if (!(lit->flags & IMAP_ARG_F_STREAMED)) {
 		imap_append_drop(s);
 		s->app = xcalloc(1, sizeof(*s->app));

@@ -250,7 +250,10 @@ item_section(struct imap_sess *s, struct imap_fetch_job *j,
 	}
 	if (plan.kind == IMAP_PLAN_RANGE && it->att != IMAP_FA_BINARY_SIZE) {
 		partial(it, plan.len, &off, &len);
-		(void)!buf_addf(b, " {%llu}\r\n", (unsigned long long)len);
+		/* BINARY of undecoded bytes may hold NUL: literal8, which
+		 * RFC 3516's grammar allows for any BINARY answer */
+		(void)!buf_addf(b, " %s{%llu}\r\n", it->att ==
+		    IMAP_FA_BINARY ? "~" : "", (unsigned long long)len);
 		j->body_off = plan.off + off;
 		j->body_left = len;
 		j->streaming = len > 0;

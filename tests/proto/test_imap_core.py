@@ -24,7 +24,7 @@ CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
         b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
         b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE "
-        b"SEARCHRES QRESYNC")
+        b"SEARCHRES QRESYNC BINARY")
 
 
 def tls_ctx():
@@ -791,3 +791,28 @@ def test_qresync(imap):
     w.logout()
     assert r.cmd(b"q8 NOOP") == [b"* VANISHED 2", b"q8 OK NOOP completed"]
     r.close()
+
+
+def test_append_literal8_and_sigterm(imap):
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    msg = b"Subject: bin\r\n\r\n\x00\x01\xff\r\n"
+    r.send(b"b1 APPEND INBOX ~{%d}\r\n" % len(msg))
+    assert r.line() == b"+ Ready for literal data"
+    r.send(msg + b"\r\n")
+    ln = r.line()
+    assert re.match(rb"b1 OK \[APPENDUID \d+ 1\] APPEND completed$", ln), ln
+    r.cmd(b"b2 SELECT INBOX")
+    r.send(b"b3 FETCH 1 (BINARY.PEEK[])\r\n")
+    assert r.line() == b"* 1 FETCH (BINARY[] ~{%d}" % len(msg)
+    assert r.f.read(len(msg)) == msg
+    assert r.line() == b")"
+    assert r.line() == b"b3 OK FETCH completed"
+    # SIGTERM: every session is told and closed, imapd exits cleanly
+    r.send(b"b4 IDLE\r\n")
+    assert r.line() == b"+ idling"
+    assert imap.stop() == 0
+    assert r.line() == b"* BYE [UNAVAILABLE] Service shutting down"
+    assert r.f.readline() == b""
+    assert "event=stopped" in "\n".join(
+        ln for ln in imap.log().splitlines() if "imapd[" in ln)
