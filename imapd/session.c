@@ -180,7 +180,11 @@ imap_tls_offered(const struct imap_sess *s)
 int
 imap_auth_allowed(const struct imap_sess *s)
 {
-	return cio_tls_active(s->io) || s->d->cfg->imapd.plaintext_auth;
+	const struct cfg_listener *l = cfg_listener_find(s->d->cfg, s->kind);
+
+	/* on 993 no command is read before the handshake is done */
+	return cio_tls_active(s->io) || s->d->cfg->imapd.plaintext_auth ||
+	    (l != NULL && l->tls == CFG_TLS_IMPLICIT);
 }
 
 /* Only what is implemented is advertised (docs/imapd.md). */
@@ -535,14 +539,10 @@ imap_sess_new(struct imapd *d, int fd, const struct sockaddr *peer,
 		return;
 	}
 	imap_auth_fetch_mechs(d);
-	/* RFC 9051 7.1.1: the greeting may carry the capabilities;
-	 * before TLS on an implicit port cio queues it for after the
-	 * handshake, where the session is secure */
+	/* RFC 9051 7.1.1: the greeting may carry the capabilities; on
+	 * an implicit TLS port cio sends it after the handshake */
 	buf_init(&caps, 256, 4096);
-	if (l != NULL && l->tls == CFG_TLS_IMPLICIT)
-		(void)!buf_addstr(&caps, caps_base);
-	else
-		imap_capabilities(s, &caps);
+	imap_capabilities(s, &caps);
 	imap_printf(s, "* OK [CAPABILITY %s] Letterbox IMAP ready\r\n",
 	    buf_cstr(&caps));
 	buf_fini(&caps);

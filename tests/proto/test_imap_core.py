@@ -143,7 +143,8 @@ def test_greeting_capability_starttls(imap):
 def test_imaps_and_wrong_password(imap):
     m = imaplib.IMAP4_SSL("127.0.0.1", imap.port("imaps"),
                           ssl_context=tls_ctx(), timeout=30)
-    assert m.welcome == b"* OK [CAPABILITY " + CAPS + b"] Letterbox IMAP ready"
+    assert m.welcome == (b"* OK [CAPABILITY " + CAPS + b" SASL-IR "
+                         b"AUTH=PLAIN AUTH=LOGIN] Letterbox IMAP ready")
     with pytest.raises(imaplib.IMAP4.error,
                        match=r"AUTHENTICATIONFAILED\] Authentication failed"):
         m.login(imap.demo_user, "wrong")
