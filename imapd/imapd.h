@@ -38,6 +38,8 @@ struct imap_user {
 	char addr[320];
 	char *root;			/* the Maildir root */
 	struct mailidx *idx;
+	int quota_known;		/* authd answered USERINFO */
+	uint64_t quota_bytes, quota_messages;	/* 0: no limit */
 };
 
 /*
@@ -132,6 +134,7 @@ struct imap_sess {
 	enum imap_wait wait;
 	uint64_t wait_reqid;
 	struct authsess auth;		/* LOGIN, AUTHENTICATE with authd */
+	uint64_t quota_reqid;		/* USERINFO asked at login */
 
 	struct maildir_tmp *app;	/* APPEND's message being received */
 	const char *sink_why;		/* why the sink refused (static) */
@@ -238,6 +241,14 @@ imap_cmd_fn imap_cmd_copy, imap_cmd_move;
 /* imap_move_inbox: RENAME INBOX's move of every message into to. */
 int imap_move_inbox(struct imap_sess *s, uint32_t inbox_id, const char *to,
     const char **why);
+
+/* sess_quota.c: QUOTA (RFC 9208) */
+imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
+/* imap_quota_fetch: ask authd for the user's limits (once per user). */
+void imap_quota_fetch(struct imap_sess *s);
+void imap_quota_cancel(struct imap_sess *s);
+/* imap_quota_over: 1 if a message of size would pass a limit. */
+int imap_quota_over(struct imap_sess *s, uint64_t size);
 
 /* sess_search.c: SELECTED */
 imap_cmd_fn imap_cmd_search, imap_cmd_sort, imap_cmd_thread;

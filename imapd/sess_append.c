@@ -42,6 +42,11 @@ imap_append_sink(void *ctx, enum imap_sink_ev ev,
 			    "[CANNOT] One message per APPEND";
 			return -1;
 		}
+		/* RFC 9208 4.1: refused before the message is sent */
+		if (imap_quota_over(s, li->size)) {
+			s->sink_why = "[OVERQUOTA] Mailbox quota exceeded";
+			return -1;
+		}
 		imap_append_drop(s);
 		s->app = xcalloc(1, sizeof(*s->app));
 		if (maildir_tmp_open(s->u->root, s->d->cfg->hostname, s->app,
@@ -214,6 +219,12 @@ imap_cmd_append(struct imap_sess *s, struct imap_args args, int uid)
 	if (imap_sel_dir(s, name, folder, sizeof(folder)) != 0) {
 		imap_append_drop(s);
 		imap_no(s, "[TRYCREATE] No such mailbox");
+		return;
+	}
+	if (!(lit->flags & IMAP_ARG_F_STREAMED) &&
+	    imap_quota_over(s, lit->size)) {
+		imap_append_drop(s);
+		imap_no(s, "[OVERQUOTA] Mailbox quota exceeded");
 		return;
 	}
 	/* RFC 3516 4.4: a literal8 message (~{n}) is stored as it came;

@@ -204,6 +204,7 @@ imap_login(struct imap_sess *s, struct span address, const char *how)
 	}
 	log_info("conn=%s event=login how=%s user=%s", s->id, how, user);
 	imap_set_state(s, IMAP_S_AUTH);
+	imap_quota_fetch(s);
 	/* RFC 9051 6.2.3: the capabilities change after login */
 	buf_init(&b, 256, 4096);
 	imap_capabilities(s, &b);

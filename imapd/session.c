@@ -61,6 +61,9 @@ static const struct {
 	{ "UNSUBSCRIBE", imap_cmd_unsubscribe, IN_LOGGED },
 	{ "STATUS", imap_cmd_status, IN_LOGGED },
 	{ "APPEND", imap_cmd_append, IN_LOGGED },
+	{ "GETQUOTA", imap_cmd_getquota, IN_LOGGED },
+	{ "GETQUOTAROOT", imap_cmd_getquotaroot, IN_LOGGED },
+	{ "SETQUOTA", imap_cmd_setquota, IN_LOGGED },
 	{ "SELECT", imap_cmd_select, IN_LOGGED | F_NOUPD },
 	{ "EXAMINE", imap_cmd_examine, IN_LOGGED | F_NOUPD },
 	{ "IDLE", imap_cmd_idle, IN_LOGGED },
@@ -192,7 +195,8 @@ static const char caps_base[] = "IMAP4rev1 LITERAL- ID ENABLE IDLE "
     "NAMESPACE UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE "
     "ESEARCH APPENDLIMIT=67108864 UIDPLUS MOVE CONDSTORE SORT "
     "THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-EXTENDED LIST-STATUS "
-    "CREATE-SPECIAL-USE SEARCHRES QRESYNC BINARY";
+    "CREATE-SPECIAL-USE SEARCHRES QRESYNC BINARY QUOTA QUOTA=RES-STORAGE "
+    "QUOTA=RES-MESSAGE";
 
 void
 imap_capabilities(struct imap_sess *s, struct buf *out)
@@ -555,6 +559,7 @@ imap_sess_free(struct imap_sess *s)
 
 	/* a pending authd request is forgotten, an exchange aborted */
 	imap_auth_abort(s);
+	imap_quota_cancel(s);
 	imap_append_drop(s);
 	imap_fetch_stop(s);
 	imap_sel_free(s);

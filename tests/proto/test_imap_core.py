@@ -24,7 +24,8 @@ CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
         b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
         b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE "
-        b"SEARCHRES QRESYNC BINARY")
+        b"SEARCHRES QRESYNC BINARY QUOTA QUOTA=RES-STORAGE "
+        b"QUOTA=RES-MESSAGE")
 
 
 def tls_ctx():
@@ -817,3 +818,33 @@ def test_append_literal8_and_sigterm(imap):
     assert r.f.readline() == b""
     assert "event=stopped" in "\n".join(
         ln for ln in imap.log().splitlines() if "imapd[" in ln)
+
+
+def test_quota(imap):
+    r = imap.cli("quota", "set", imap.demo_user, "10K", "3")
+    assert r.returncode == 0, r.stderr
+    deliver(imap, [message("q1")])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    time.sleep(0.2)   # USERINFO is asked at login
+    out = r.cmd(b"g1 GETQUOTAROOT INBOX")
+    assert out[0] == b'* QUOTAROOT "INBOX" ""', out
+    assert re.match(rb'\* QUOTA "" \(STORAGE 1 10 MESSAGE 1 3\)$', out[1]), out
+    assert out[2] == b"g1 OK GETQUOTAROOT completed"
+    assert r.cmd(b'g2 GETQUOTA ""')[-1] == b"g2 OK GETQUOTA completed"
+    assert r.cmd(b'g3 GETQUOTA "x"') == [
+        b"g3 NO [NONEXISTENT] No such quota root"]
+    assert r.cmd(b'g4 SETQUOTA "" (STORAGE 1)') == [
+        b"g4 NO [NOPERM] Quotas are set by the administrator"]
+    # too big for the byte limit: refused before "+"
+    r.send(b"g5 APPEND INBOX {20000}\r\n")
+    assert r.line() == b"g5 NO [OVERQUOTA] Mailbox quota exceeded"
+    for i in range(2):
+        r.send(b"g6 APPEND INBOX {8}\r\n")
+        assert r.line() == b"+ Ready for literal data"
+        r.send(b"a: b\r\n\r\n\r\n")
+        assert r.line().startswith(b"g6 OK [APPENDUID")
+    # the message limit (3)
+    r.send(b"g7 APPEND INBOX {8+}\r\na: b\r\n\r\n\r\n")
+    assert r.line() == b"g7 NO [OVERQUOTA] Mailbox quota exceeded"
+    r.close()
