@@ -826,8 +826,12 @@ def test_quota(imap):
     deliver(imap, [message("q1")])
     r = Raw(imap, tls=True)
     r.login(imap)
-    time.sleep(0.2)   # USERINFO is asked at login
-    out = r.cmd(b"g1 GETQUOTAROOT INBOX")
+    # USERINFO is asked at login; its answer comes soon after
+    for _ in range(50):
+        out = r.cmd(b"g1 GETQUOTAROOT INBOX")
+        if out[0].endswith(b' ""'):
+            break
+        time.sleep(0.1)
     assert out[0] == b'* QUOTAROOT "INBOX" ""', out
     assert re.match(rb'\* QUOTA "" \(STORAGE 1 10 MESSAGE 1 3\)$', out[1]), out
     assert out[2] == b"g1 OK GETQUOTAROOT completed"
