@@ -175,21 +175,6 @@ imap_sel_seq(struct imap_sess *s, struct imap_seq *set, struct span text,
 	return 0;
 }
 
-/* ESEARCH ALL: a sequence set "1:3,7" */
-static void
-esearch_all(struct buf *b, const uint32_t *v, size_t n)
-{
-	size_t i, j;
-
-	for (i = 0; i < n; i = j + 1) {
-		for (j = i; j + 1 < n && v[j + 1] == v[j] + 1; j++)
-			;
-		(void)!buf_addf(b, "%s%u", i ? "," : "", v[i]);
-		if (j > i)
-			(void)!buf_addf(b, ":%u", v[j]);
-	}
-}
-
 /* Parse the search keys and run them over the selected mailbox; the
  * read transaction stays open in c->t (the caller aborts it).  0, or
  * -1 with the answer sent. */
@@ -314,7 +299,7 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 			(void)!buf_addf(&b, " MAX %u", c.hits[c.n_hits - 1]);
 		if ((srch.ret & IMAP_SRET_ALL) && c.n_hits > 0) {
 			(void)!buf_addstr(&b, " ALL ");
-			esearch_all(&b, c.hits, c.n_hits);
+			imap_uidset_add(&b, c.hits, c.n_hits);
 		}
 		if (srch.ret & IMAP_SRET_COUNT)
 			(void)!buf_addf(&b, " COUNT %zu", c.n_hits);
