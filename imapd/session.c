@@ -261,15 +261,23 @@ parser_get(struct imap_sess *s)
 	lim.max_inline_total = IMAP_INLINE_TOTAL;
 	lim.max_literal = IMAP_LITERAL_MAX;
 	lim.max_args = IMAP_ARGS_MAX;
+	if (s->state == IMAP_S_NOTAUTH) {
+		/* before login nothing needs more: a client that has not
+		 * logged in cannot make us hold 200 KiB per connection */
+		lim.max_line = 8192;
+		lim.max_inline = 4096;
+		lim.max_inline_total = 8192;
+		lim.max_args = 64;
+	}
 	lim.litmode = IMAP_LIT_MINUS;
 	lim.utf8 = (s->enabled & IMAP_EN_UTF8) != 0;
 	memsz = imap_parse_mem_size(&lim);
 	/* one block: the parser, its argument slots, its memory */
 	p = xmalloc(sizeof(struct imap_parser) +
-	    IMAP_ARGS_MAX * sizeof(struct imap_arg) + memsz);
+	    lim.max_args * sizeof(struct imap_arg) + memsz);
 	s->ps = (struct imap_parser *)(void *)p;
 	if (imap_parse_init(s->ps, &lim, p + sizeof(struct imap_parser) +
-	    IMAP_ARGS_MAX * sizeof(struct imap_arg), memsz,
+	    lim.max_args * sizeof(struct imap_arg), memsz,
 	    (struct imap_arg *)(void *)(p + sizeof(struct imap_parser))) != 0) {
 		free(p);
 		s->ps = NULL;

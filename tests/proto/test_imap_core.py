@@ -207,6 +207,12 @@ def test_wrong_state_and_bad_input(imap):
     ln = r.line()
     assert ln.startswith(b"s7 BAD [TOOBIG]"), ln
     assert r.cmd(b"s8 NOOP") == [b"s8 OK NOOP completed"]
+    # before login literals above 4 KiB are refused before "+"
+    r.send(b"s10 LOGIN {5000}\r\n")
+    assert r.line() == b"s10 NO [TOOBIG] Literal too big for this command"
+    # and so is a line above 8 KiB
+    out = r.cmd(b"s11 LOGIN " + b"x" * 9000 + b" y")
+    assert len(out) == 1 and out[0].startswith(b"s11 BAD"), out
     assert r.cmd(b"s9 CAPABILITY x") == [
         b"s9 BAD CAPABILITY takes no arguments"]
     r.close()
