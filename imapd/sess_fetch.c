@@ -15,6 +15,7 @@
 #include "common/xmem.h"
 #include "common/msgcache.h"
 #include "imapd/imap_fetchatt.h"
+#include "imapd/imap_match.h"
 #include "imapd/imap_render.h"
 #include "imapd/imap_seq.h"
 #include "imapd/imapd.h"
@@ -400,6 +401,25 @@ job_items(struct imap_sess *s, struct imap_fetch_job *j,
 			(void)!buf_addf(b, "MODSEQ (%llu)",
 			    (unsigned long long)j->m.modseq);
 			break;
+		case IMAP_FA_SAVEDATE:	/* RFC 8514 */
+			(void)!buf_addstr(b, "SAVEDATE ");
+			date_add(b, j->m.savedate);
+			break;
+		case IMAP_FA_EMAILID:	/* RFC 8474 */
+		case IMAP_FA_THREADID: {
+			char id[IMAP_OBJECTID_LEN + 1];
+			int e = it->att == IMAP_FA_EMAILID;
+			uint64_t v = e ? j->m.emailid : j->m.threadid;
+
+			imap_objectid_fmt(id, e ? 'M' : 'T', v);
+			if (v == 0)
+				(void)!buf_addf(b, "%s NIL", e ? "EMAILID" :
+				    "THREADID");
+			else
+				(void)!buf_addf(b, "%s (%s)", e ? "EMAILID" :
+				    "THREADID", id);
+			break;
+		}
 		case IMAP_FA_ENVELOPE:
 			(void)!buf_addstr(b, "ENVELOPE ");
 			if (msg_blob(s, j, t) != 0 || imap_render_envelope(
@@ -618,14 +638,6 @@ imap_cmd_fetch(struct imap_sess *s, struct imap_args args, int uid)
 
 		if (it->att == IMAP_FA_MODSEQ)
 			s->enabled |= IMAP_EN_CONDSTORE;	/* 3.1 */
-		if (it->att == IMAP_FA_SAVEDATE || it->att == IMAP_FA_EMAILID ||
-		    it->att == IMAP_FA_THREADID) {
-			/* SAVEDATE and OBJECTID are not advertised yet */
-			imap_bad(s, "%s is not offered",
-			    imap_fatt_name(it->att));
-			job_discard(j);
-			return;
-		}
 		/* RFC 9051 6.4.5: these set \Seen unless PEEK */
 		if ((it->att == IMAP_FA_BODY_SECTION ||
 		    it->att == IMAP_FA_BINARY || it->att == IMAP_FA_RFC822 ||

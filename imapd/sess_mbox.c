@@ -431,6 +431,7 @@ struct mb_op {
 	int on;
 	int exists;		/* out: CREATE found it already there */
 	uint32_t special_use;	/* CREATE (USE (...)), RFC 6154 3 */
+	struct mailidx_mbox made;	/* CREATE: the new mailbox */
 };
 
 static int
@@ -455,7 +456,8 @@ create_fn(struct mailidx_txn *t, void *arg, const char **why)
 		op->exists = rc == 1;
 		return 1;
 	}
-	return mailidx_mbox_create(t, op->name, op->special_use, &mb, why);
+	return mailidx_mbox_create(t, op->name, op->special_use, &op->made,
+	    why);
 }
 
 static int
@@ -516,7 +518,7 @@ void
 imap_cmd_create(struct imap_sess *s, struct imap_args args, int uid)
 {
 	char name[MAILIDX_NAME_MAX];
-	struct mb_op op = { name, NULL, 0, 0, 0 };
+	struct mb_op op = { name, NULL, 0, 0, 0, { 0 } };
 	const char *why = NULL;
 	size_t n;
 	int rc = 0;
@@ -560,7 +562,9 @@ imap_cmd_create(struct imap_sess *s, struct imap_args args, int uid)
 		imap_no(s, "[SERVERBUG] Cannot create the mailbox");
 		return;
 	}
-	imap_ok(s, "CREATE completed");
+	/* RFC 8474 4.1 */
+	imap_ok(s, "[MAILBOXID (F%08x%08x)] CREATE completed",
+	    op.made.uidvalidity, op.made.id);
 }
 
 static int
@@ -612,7 +616,7 @@ void
 imap_cmd_delete(struct imap_sess *s, struct imap_args args, int uid)
 {
 	char name[MAILIDX_NAME_MAX], dir[MAILIDX_NAME_MAX * 3 + 8];
-	struct mb_op op = { name, NULL, 0, 0, 0 };
+	struct mb_op op = { name, NULL, 0, 0, 0, { 0 } };
 	const char *why = NULL;
 	int rc;
 
@@ -694,7 +698,7 @@ rename_dirs(struct imap_sess *s, const struct mb_list *l, const char *from,
 static void
 rename_inbox(struct imap_sess *s, const char *to)
 {
-	struct mb_op op = { to, NULL, 0, 0, 0 };
+	struct mb_op op = { to, NULL, 0, 0, 0, { 0 } };
 	struct mailidx_txn *t;
 	struct mailidx_mbox mb;
 	const char *why = NULL;
@@ -726,7 +730,7 @@ void
 imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 {
 	char from[MAILIDX_NAME_MAX], to[MAILIDX_NAME_MAX];
-	struct mb_op op = { from, to, 0, 0, 0 };
+	struct mb_op op = { from, to, 0, 0, 0, { 0 } };
 	const char *why = NULL;
 	struct mb_list l;
 	int rc;
@@ -774,7 +778,7 @@ imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 	 * index; the directories go back if the index refuses */
 	if (strchr(to, '/') != NULL) {
 		char sup[MAILIDX_NAME_MAX];
-		struct mb_op cop = { sup, NULL, 0, 0, 0 };
+		struct mb_op cop = { sup, NULL, 0, 0, 0, { 0 } };
 
 		snprintf(sup, sizeof(sup), "%.*s", (int)(strrchr(to, '/') -
 		    to), to);
@@ -823,7 +827,7 @@ subscribe(struct imap_sess *s, struct imap_args args, int on)
 {
 	const char *verb = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
 	char name[MAILIDX_NAME_MAX];
-	struct mb_op op = { name, NULL, on, 0, 0 };
+	struct mb_op op = { name, NULL, on, 0, 0, { 0 } };
 	const char *why = NULL;
 	int rc;
 
@@ -887,6 +891,7 @@ status_item_ok(const struct imap_arg *a)
 	    imap_arg_atom_is(a, "UNSEEN") || imap_arg_atom_is(a, "DELETED") ||
 	    imap_arg_atom_is(a, "SIZE") ||
 	    imap_arg_atom_is(a, "HIGHESTMODSEQ") ||
+	    imap_arg_atom_is(a, "MAILBOXID") ||
 	    imap_arg_atom_is(a, "RECENT");
 }
 
@@ -932,7 +937,10 @@ status_send(struct imap_sess *s, const char *name,
 			s->enabled |= IMAP_EN_CONDSTORE;	/* 7162 3.1 */
 			(void)!buf_addf(&b, "HIGHESTMODSEQ %llu",
 			    (unsigned long long)c.mb.highestmodseq);
-		} else if (imap_arg_atom_is(a, "SIZE"))
+		} else if (imap_arg_atom_is(a, "MAILBOXID"))
+			(void)!buf_addf(&b, "MAILBOXID (F%08x%08x)",
+			    c.mb.uidvalidity, c.mb.id);
+		else if (imap_arg_atom_is(a, "SIZE"))
 			(void)!buf_addf(&b, "SIZE %llu",
 			    (unsigned long long)c.mb.size);
 		else	/* \Recent is not tracked (docs/imapd.md) */

@@ -551,6 +551,9 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	(void)!buf_addf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 	    "* OK [UIDNEXT %u] Predicted next UID\r\n",
 	    c.mb.uidvalidity, c.mb.uidnext);
+	/* RFC 8474 4.2: stable across RENAME, new with a new mailbox */
+	(void)!buf_addf(&b, "* OK [MAILBOXID (F%08x%08x)] Ok\r\n",
+	    c.mb.uidvalidity, c.mb.id);
 	if (s->enabled & IMAP_EN_CONDSTORE)
 		(void)!buf_addf(&b, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		    (unsigned long long)c.mb.highestmodseq);

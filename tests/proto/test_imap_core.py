@@ -25,7 +25,7 @@ CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
         b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE "
         b"SEARCHRES QRESYNC BINARY QUOTA QUOTA=RES-STORAGE "
-        b"QUOTA=RES-MESSAGE")
+        b"QUOTA=RES-MESSAGE SAVEDATE OBJECTID")
 
 
 def tls_ctx():
@@ -269,7 +269,10 @@ def test_mailboxes(imap):
         b'(\\HasNoChildren \\Trash) "/" "Trash"'])
     assert m.list('""', '""') == ("OK", [b'(\\Noselect) "/" ""'])
     assert m.list('""', "inbox") == ("OK", [b'(\\HasNoChildren) "/" "INBOX"'])
-    assert m.create("Work/2024") == ("OK", [b"CREATE completed"])
+    typ, data = m.create("Work/2024")
+    # RFC 8474 4.1: the new mailbox's MAILBOXID
+    assert typ == "OK" and re.match(
+        rb"\[MAILBOXID \(F[0-9a-f]{16}\)\] CREATE completed$", data[0]), data
     assert m.create("Work") == ("NO", [b"[ALREADYEXISTS] Mailbox exists"])
     assert m.create("inbox") == ("NO", [b"[ALREADYEXISTS] INBOX always "
                                         b"exists"])
@@ -689,11 +692,13 @@ def test_list_extended_status_special_use(imap):
     deliver(imap, [message("x")])
     r = Raw(imap, tls=True)
     r.login(imap)
-    assert r.cmd(b"l1 CREATE Lists/Deep") == [b"l1 OK CREATE completed"]
+    out = r.cmd(b"l1 CREATE Lists/Deep")
+    assert re.match(rb"l1 OK \[MAILBOXID \(F[0-9a-f]{16}\)\] CREATE "
+                    rb"completed$", out[0]), out
     assert r.cmd(b"l2 SUBSCRIBE Lists/Deep") == [
         b"l2 OK SUBSCRIBE completed"]
-    assert r.cmd(b"l3 CREATE Spam (USE (\\Junk))") == [
-        b"l3 OK CREATE completed"]
+    out = r.cmd(b"l3 CREATE Spam (USE (\\Junk))")
+    assert len(out) == 1 and out[0].startswith(b"l3 OK [MAILBOXID ("), out
     assert r.cmd(b"l4 CREATE Odd (USE (\\Nope))") == [
         b"l4 NO [USEATTR] Unsupported special-use attribute"]
     assert r.cmd(b'l5 LIST (SPECIAL-USE) "" *') == [
@@ -857,4 +862,28 @@ def test_quota(imap):
     # the message limit (3)
     r.send(b"g7 APPEND INBOX {8+}\r\na: b\r\n\r\n\r\n")
     assert r.line() == b"g7 NO [OVERQUOTA] Mailbox quota exceeded"
+    r.close()
+
+
+def test_savedate_objectid(imap):
+    deliver(imap, [message("o1")])
+    r = Raw(imap, tls=True)
+    r.login(imap)
+    out = r.cmd(b"o1 SELECT INBOX")
+    mid = [ln for ln in out if b"MAILBOXID" in ln]
+    assert len(mid) == 1 and re.match(
+        rb"\* OK \[MAILBOXID \(F[0-9a-f]{16}\)\] Ok$", mid[0]), out
+    boxid = mid[0].split(b"(")[1].split(b")")[0]
+    assert r.cmd(b"o2 STATUS INBOX (MAILBOXID)") == [
+        b'* STATUS "INBOX" (MAILBOXID (' + boxid + b"))",
+        b"o2 OK STATUS completed"]
+    out = r.cmd(b"o3 FETCH 1 (EMAILID THREADID SAVEDATE)")
+    m = re.match(rb'\* 1 FETCH \(EMAILID \((M[0-9a-f]{16})\) THREADID '
+                 rb'(NIL|\(T[0-9a-f]{16}\)) SAVEDATE "[ 0-9]{2}-[A-Z][a-z]{2}-'
+                 rb'\d{4} \d\d:\d\d:\d\d \+0000"\)$', out[0])
+    assert m and out[1] == b"o3 OK FETCH completed", out
+    assert r.cmd(b"o4 SEARCH EMAILID " + m.group(1)) == [
+        b"* SEARCH 1", b"o4 OK SEARCH completed"]
+    assert r.cmd(b"o5 SEARCH SAVEDSINCE 1-Jan-2000") == [
+        b"* SEARCH 1", b"o5 OK SEARCH completed"]
     r.close()
