@@ -23,6 +23,7 @@ enum cfg_sect {
 	CFG_S_QUEUED,
 	CFG_S_MDA,
 	CFG_S_POP3D,
+	CFG_S_IMAPD,
 	CFG_S_LISTEN,		/* labelled: listen KIND { } */
 	CFG_S_MAX,
 	CFG_S_SKIP = CFG_S_MAX,	/* inside a block already reported bad */
@@ -40,6 +41,7 @@ static const struct {
 	[CFG_S_QUEUED] = { "queued", 0 },
 	[CFG_S_MDA] = { "mda", 0 },
 	[CFG_S_POP3D] = { "pop3d", 0 },
+	[CFG_S_IMAPD] = { "imapd", 0 },
 	[CFG_S_LISTEN] = { "listen", 1 },
 };
 
@@ -243,6 +245,19 @@ static const struct cfg_key cfg_keys[] = {
 	    0, DAY, NULL, "0s" },
 	{ CFG_S_POP3D, "apop", CFG_T_BOOL, G(pop3d.apop), 0, 0, 0, NULL,
 	    "no" },
+
+	{ CFG_S_IMAPD, "user", CFG_T_STR, G(imapd.d.user), 0, 0, 0, NULL,
+	    "lb-mail" },
+	{ CFG_S_IMAPD, "group", CFG_T_STR, G(imapd.d.group), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_IMAPD, "chroot", CFG_T_PATH, G(imapd.d.chroot), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_IMAPD, "workers", CFG_T_UINT, G(imapd.d.workers), 0, 1, 64,
+	    NULL, "1" },
+	{ CFG_S_IMAPD, "timeout", CFG_T_DUR_MS, G(imapd.timeout_ms), 0,
+	    30 * SEC, DAY, NULL, "30m" },
+	{ CFG_S_IMAPD, "plaintext_auth", CFG_T_BOOL, G(imapd.plaintext_auth),
+	    0, 0, 0, NULL, "no" },
 
 	{ CFG_S_LISTEN, "address", CFG_T_ADDR, L(addrs), CFG_MAX_ADDRS, 0, 0,
 	    NULL, NULL },
@@ -923,6 +938,8 @@ cfg_check(struct cfg_parser *ps)
 		c->mda.d.group = c->mda.d.user;
 	if (c->pop3d.d.group == NULL)
 		c->pop3d.d.group = c->pop3d.d.user;
+	if (c->imapd.d.group == NULL)
+		c->imapd.d.group = c->imapd.d.user;
 	cfg_check_order(ps, CFG_S_QUEUED, "retry_min", c->queued.retry_min_ms,
 	    "retry_max", c->queued.retry_max_ms);
 	if ((c->tls.cert == NULL) != (c->tls.key == NULL)) {

@@ -147,6 +147,13 @@ struct cfg {
 						 * timestamp, no */
 	} pop3d;
 
+	struct {
+		struct cfg_daemon d;		/* user lb-mail, workers 1 */
+		unsigned timeout_ms;		/* idle, 30m (RFC 9051 5.4) */
+		int plaintext_auth;		/* LOGIN, AUTHENTICATE before
+						 * TLS */
+	} imapd;
+
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;
 };
