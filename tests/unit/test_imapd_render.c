@@ -171,6 +171,43 @@ test_envelope(void **state)
 	    "NIL NIL)");
 }
 
+/* RFC 9051 7.5.2's ENVELOPE example, from the message it describes. */
+static void
+test_envelope_rfc9051(void **state)
+{
+	static const char text[] =
+	    "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\n"
+	    "From: Terry Gray <gray@cac.washington.edu>\n"
+	    "Subject: IMAP4rev2 WG mtg summary and minutes\n"
+	    "To: imap@cac.washington.edu\n"
+	    "cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\n"
+	    "Message-Id: <B27397-0100000@cac.washington.edu>\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\n"
+	    "\n"
+	    "Minutes.\n";
+	struct msg m;
+	struct buf out;
+
+	(void)state;
+	msg_from_text(&m, text, strlen(text));
+	buf_init(&out, 256, 1 << 20);
+	assert_int_equal(imap_render_envelope(buf_view(&m.blob), 0, 0, &out),
+	    0);
+	assert_string_equal(buf_cstr(&out),
+	    "(\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
+	    "\"IMAP4rev2 WG mtg summary and minutes\" "
+	    "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	    "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	    "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	    "((NIL NIL \"imap\" \"cac.washington.edu\")) "
+	    "((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
+	    "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL "
+	    "\"<B27397-0100000@cac.washington.edu>\")");
+	buf_fini(&out);
+	msg_free(&m);
+}
+
 static void
 test_bodystructure(void **state)
 {
@@ -556,6 +593,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_string),
 		cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_envelope_rfc9051),
 		cmocka_unit_test(test_bodystructure),
 		cmocka_unit_test(test_body_bad_blob),
 		cmocka_unit_test(test_plans),
