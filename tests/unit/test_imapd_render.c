@@ -204,6 +204,13 @@ test_envelope_rfc9051(void **state)
 	    "((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
 	    "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL "
 	    "\"<B27397-0100000@cac.washington.edu>\")");
+	/* its BODY, as RFC 9051 shows it but for the case of type, subtype,
+	 * encoding and parameter names, which the cache keeps lowercased
+	 * (common/msgcache.h); values keep theirs */
+	buf_reset(&out);
+	assert_int_equal(imap_render_body(buf_view(&m.blob), 0, 0, &out), 0);
+	assert_string_equal(buf_cstr(&out), "(\"text\" \"plain\" "
+	    "(\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 10 1)");
 	buf_fini(&out);
 	msg_free(&m);
 }
