@@ -171,6 +171,50 @@ test_envelope(void **state)
 	    "NIL NIL)");
 }
 
+/* RFC 9051 7.5.2's ENVELOPE example, from the message it describes. */
+static void
+test_envelope_rfc9051(void **state)
+{
+	static const char text[] =
+	    "Date: Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\n"
+	    "From: Terry Gray <gray@cac.washington.edu>\n"
+	    "Subject: IMAP4rev2 WG mtg summary and minutes\n"
+	    "To: imap@cac.washington.edu\n"
+	    "cc: minutes@CNRI.Reston.VA.US, John Klensin <KLENSIN@MIT.EDU>\n"
+	    "Message-Id: <B27397-0100000@cac.washington.edu>\n"
+	    "MIME-Version: 1.0\n"
+	    "Content-Type: TEXT/PLAIN; CHARSET=US-ASCII\n"
+	    "\n"
+	    "Minutes.\n";
+	struct msg m;
+	struct buf out;
+
+	(void)state;
+	msg_from_text(&m, text, strlen(text));
+	buf_init(&out, 256, 1 << 20);
+	assert_int_equal(imap_render_envelope(buf_view(&m.blob), 0, 0, &out),
+	    0);
+	assert_string_equal(buf_cstr(&out),
+	    "(\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
+	    "\"IMAP4rev2 WG mtg summary and minutes\" "
+	    "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	    "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	    "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+	    "((NIL NIL \"imap\" \"cac.washington.edu\")) "
+	    "((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")"
+	    "(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL "
+	    "\"<B27397-0100000@cac.washington.edu>\")");
+	/* its BODY, as RFC 9051 shows it but for the case of type, subtype,
+	 * encoding and parameter names, which the cache keeps lowercased
+	 * (common/msgcache.h); values keep theirs */
+	buf_reset(&out);
+	assert_int_equal(imap_render_body(buf_view(&m.blob), 0, 0, &out), 0);
+	assert_string_equal(buf_cstr(&out), "(\"text\" \"plain\" "
+	    "(\"charset\" \"US-ASCII\") NIL NIL \"7bit\" 10 1)");
+	buf_fini(&out);
+	msg_free(&m);
+}
+
 static void
 test_bodystructure(void **state)
 {
@@ -328,6 +372,36 @@ test_plans(void **state)
 	    "To: Bob <bob@example.com>\r\nSubject: inner\r\n"
 	    "Message-ID: <inner@example.org>\r\nContent-Type: "
 	    "multipart/alternative; boundary=\"inner\"\r\n\r\n");
+	/* TEXT of a message/rfc822 part: the inner message's body; MIME
+	 * of a part inside it: that part's own header */
+	{
+		static const uint32_t p2t[] = { 2 };
+		struct imap_plan tp;
+		struct span t;
+
+		it = item(IMAP_FA_BODY_SECTION, IMAP_FS_TEXT, p2t, 1);
+		assert_int_equal(imap_section_plan(buf_view(&m.blob), m.n,
+		    &it, &tp, &why), 0);
+		assert_int_equal(tp.kind, IMAP_PLAN_RANGE);
+		t = plan_text(&m, &tp);
+		assert_true(t.n > 20);
+		assert_memory_equal(t.p, "--inner\r\n", 9);
+		assert_non_null(memmem(t.p, t.n, "<b>inner</b>", 12));
+	}
+	assert_plan(&m, item(IMAP_FA_BODY_SECTION, IMAP_FS_MIME, p21, 2),
+	    IMAP_PLAN_RANGE, "Content-Type: text/plain\r\n\r\n");
+	/* HEADER.FIELDS.NOT of the message: the whole header, filtered */
+	assert_plan(&m, item(IMAP_FA_BODY_SECTION, IMAP_FS_HEADER_FIELDS_NOT,
+	    NULL, 0), IMAP_PLAN_FILTER, "From: list@example.org\r\n"
+	    "To: bob@example.com\r\nSubject: Fwd: alt\r\nContent-Type: "
+	    "multipart/mixed; boundary=\"outer\"\r\n\r\n");
+	/* RFC822 is BODY[] */
+	assert_plan(&m, item(IMAP_FA_RFC822, IMAP_FS_NONE, NULL, 0),
+	    IMAP_PLAN_RANGE, (const char *)m.p);
+	/* BINARY with a section text is refused */
+	it = item(IMAP_FA_BINARY, IMAP_FS_TEXT, p1, 1);
+	assert_int_equal(imap_section_plan(buf_view(&m.blob), m.n, &it, &p,
+	    &why), -1);
 	/* HEADER of a part that is not a message: the empty string */
 	assert_plan(&m, item(IMAP_FA_BODY_SECTION, IMAP_FS_HEADER, p1, 1),
 	    IMAP_PLAN_NONE, "");
@@ -482,6 +556,19 @@ assert_decodes(enum imap_cte cte, const char *in, const char *want,
 		decode_all(cte, in, n, step, NULL, &d);
 		assert_int_equal(d.n_out, want_n);
 	}
+	/* split in two at every offset */
+	for (step = 0; step <= n; step++) {
+		buf_init(&out, 64, 1 << 16);
+		imap_cte_dec_init(&d, cte);
+		assert_int_equal(imap_cte_dec_feed(&d, span_make(in, step), 0,
+		    &out), 0);
+		assert_int_equal(imap_cte_dec_feed(&d, span_make(in + step,
+		    n - step), 1, &out), 0);
+		assert_int_equal(out.len, want_n);
+		assert_memory_equal(out.data, want, want_n);
+		assert_int_equal(d.n_out, want_n);
+		buf_fini(&out);
+	}
 }
 
 static void
@@ -513,6 +600,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_string),
 		cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_envelope_rfc9051),
 		cmocka_unit_test(test_bodystructure),
 		cmocka_unit_test(test_body_bad_blob),
 		cmocka_unit_test(test_plans),
