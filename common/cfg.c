@@ -208,6 +208,8 @@ static const struct cfg_key cfg_keys[] = {
 	    SEC, 30 * DAY, NULL, "5d" },
 	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
 	    NULL, "yes" },
+	{ CFG_S_QUEUED, "resolver", CFG_T_STR, G(queued.resolver), 0, 0, 0,
+	    NULL, "" },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

@@ -126,6 +126,8 @@ struct cfg {
 		unsigned retry_max_ms;		/* retries at most this far apart, 1h */
 		unsigned lifetime_s;		/* then it bounces, 5d */
 		int deliver;			/* no: accept and hold, yes */
+		char *resolver;			/* "127.0.0.1:5353,[::1]:53";
+						 * empty: /etc/resolv.conf */
 	} queued;
 
 	struct {
