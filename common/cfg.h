@@ -128,6 +128,7 @@ struct cfg {
 		int deliver;			/* no: accept and hold, yes */
 		char *resolver;			/* "127.0.0.1:5353,[::1]:53";
 						 * empty: /etc/resolv.conf */
+		unsigned resolver_timeout_ms;	/* per DNS try, 5s */
 	} queued;
 
 	struct {

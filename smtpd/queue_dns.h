@@ -69,4 +69,15 @@ int queue_dns_route(struct queue_dns *dns, const char *domain,
 enum queue_dns_status queue_dns_order(struct queue_dns_host *hosts,
     size_t n, uint32_t (*rnd)(void *arg, uint32_t n), void *rnd_arg);
 
+/* queue_dns_tool: "letterbox-queued -c FILE --route DOMAIN": resolve
+ * DOMAIN with queued.resolver and print the route on stdout, one item a
+ * line:
+ *	status OK|TEMP|PERM|NULLMX
+ *	why TEXT			(only when not OK)
+ *	host PREF NAME ADDR...		(one per host, in the order to try;
+ *					 "-" when the host has no address)
+ * Exit 0 for OK, 75 (EX_TEMPFAIL) for TEMP, 69 (EX_UNAVAILABLE) for PERM
+ * and NULLMX, 64/65/78 for usage, bad domain, bad config. */
+int queue_dns_tool(int argc, char **argv);
+
 #endif
