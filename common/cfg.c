@@ -209,7 +209,7 @@ static const struct cfg_key cfg_keys[] = {
 	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
 	    NULL, "yes" },
 	{ CFG_S_QUEUED, "resolver", CFG_T_STR, G(queued.resolver), 0, 0, 0,
-	    NULL, "" },
+	    NULL, NULL },
 	{ CFG_S_QUEUED, "resolver_timeout", CFG_T_DUR_MS,
 	    G(queued.resolver_timeout_ms), 0, 100, 60 * SEC, NULL, "5s" },
 

@@ -127,7 +127,7 @@ struct cfg {
 		unsigned lifetime_s;		/* then it bounces, 5d */
 		int deliver;			/* no: accept and hold, yes */
 		char *resolver;			/* "127.0.0.1:5353,[::1]:53";
-						 * empty: /etc/resolv.conf */
+						 * NULL: /etc/resolv.conf */
 		unsigned resolver_timeout_ms;	/* per DNS try, 5s */
 	} queued;
 
