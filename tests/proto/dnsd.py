@@ -73,8 +73,9 @@ class DnsServer:
         return _name(name) + struct.pack("!HHIH", code, 1, 300,
                                          len(data)) + data
 
-    def answer(self, query):
-        """The reply to one query message, or None to stay silent."""
+    def answer(self, query, limit=65535):
+        """The reply to one query message, or None to stay silent.  Over
+        limit bytes (512 on UDP, RFC 1035 4.2.1): no answer, TC set."""
         if len(query) < 12:
             return None
         qid, flags, qd = struct.unpack("!HHH", query[:6])
@@ -109,8 +110,10 @@ class DnsServer:
                 cur = ent["CNAME"].rstrip(".").lower()
                 continue
             break
-        hdr = struct.pack("!HHHHHH", qid, 0x8400 | (flags & 0x0100) | rcode,
-                          1, len(answers), 0, 0)
+        flags = 0x8400 | (flags & 0x0100) | rcode
+        if 12 + len(question) + sum(map(len, answers)) > limit:
+            flags, answers = flags | 0x0200, []
+        hdr = struct.pack("!HHHHHH", qid, flags, 1, len(answers), 0, 0)
         return hdr + question + b"".join(answers)
 
     def _serve_udp(self):
@@ -120,12 +123,10 @@ class DnsServer:
             except OSError:
                 return
             try:
-                r = self.answer(msg)
+                r = self.answer(msg, 512)
             except (ValueError, IndexError, struct.error):
                 continue
             if r is not None and not self._stop:
-                if len(r) > 512:
-                    r = r[:2] + bytes([r[2] | 0x02]) + r[3:12]
                 self.udp.sendto(r, peer)
 
     def _serve_tcp(self):

@@ -157,3 +157,29 @@ def test_no_server_reachable_temp():
     st, _, rc, took = route(d, "example.test")
     assert (st, rc) == ("TEMP", 75)
     assert took < 10 * TIMEOUT_MS / 1000 + 2
+
+
+def test_cname_domain(dns):
+    # RFC 5321 5.1: a CNAME is processed as if its target were the name.
+    dns.records["alias.test"] = {"CNAME": "target.test"}
+    dns.records["target.test"] = {"MX": [(5, "mx.target.test")]}
+    dns.records["mx.target.test"] = {"A": ["127.0.0.61"]}
+    st, hosts, _, _ = route(dns, "alias.test")
+    assert st == "OK"
+    assert hosts == [(5, "mx.target.test", ["127.0.0.61"])]
+
+
+def test_bounds_and_tcp(dns):
+    # 20 MX records do not fit in 512 bytes: the answer is truncated and
+    # c-ares asks again over TCP.  16 hosts kept, the most preferred;
+    # 8 addresses kept per host.
+    dns.records["many.test"] = {"MX": [(100 - i, "mx%02d.many.test" % i)
+                                       for i in range(20)]}
+    for i in range(20):
+        dns.records["mx%02d.many.test" % i] = {
+            "A": ["127.0.1.%d" % k for k in range(1, 13)]}
+    st, hosts, _, _ = route(dns, "many.test")
+    assert st == "OK"
+    assert len(hosts) == 16
+    assert [p for p, _, _ in hosts] == list(range(81, 97))
+    assert all(len(a) == 8 for _, _, a in hosts)
