@@ -110,11 +110,14 @@ done_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
-/* A c-ares failure as a route status: only NXDOMAIN is permanent. */
+/* A c-ares failure as a route status: NXDOMAIN, "no such record" and a
+ * name that cannot be a DNS name are permanent, the rest (SERVFAIL,
+ * REFUSED, timeouts, no server, malformed answers) temporary. */
 static int
 ares_temp(int status)
 {
-	return status != ARES_ENOTFOUND && status != ARES_ENODATA;
+	return status != ARES_ENOTFOUND && status != ARES_ENODATA &&
+	    status != ARES_EBADNAME;
 }
 
 /* Merge a host's IPv6 and IPv4 answers, alternating families (RFC 8305
@@ -282,9 +285,10 @@ mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 
 	if (status == ARES_EDESTRUCTION || lk->dns->freeing)
 		return;
-	if (status == ARES_ENOTFOUND) {
-		snprintf(why, sizeof(why), "%.80s: no such domain (NXDOMAIN)",
-		    lk->domain);
+	if (status == ARES_ENOTFOUND || status == ARES_EBADNAME) {
+		snprintf(why, sizeof(why), "%.80s: %s", lk->domain,
+		    status == ARES_ENOTFOUND ? "no such domain (NXDOMAIN)" :
+		    "not a valid domain name");
 		finish(lk, QUEUE_DNS_PERM, why);
 		return;
 	}

@@ -214,6 +214,21 @@ test_no_server_temp(void **state)
 	assert_int_equal(g.r.n_hosts, 0);
 }
 
+/* A name DNS cannot carry (empty label, label over 63) is permanent. */
+static void
+test_bad_name_perm(void **state)
+{
+	char name[80];
+	struct got g;
+
+	run_route("a..example", "127.0.0.1:1", &g);
+	assert_int_equal(g.r.status, QUEUE_DNS_PERM);
+	memset(name, 'a', 70);
+	snprintf(name + 70, sizeof(name) - 70, ".test");
+	run_route(name, "127.0.0.1:1", &g);
+	assert_int_equal(g.r.status, QUEUE_DNS_PERM);
+}
+
 static void
 test_bad_args(void **state)
 {
@@ -253,6 +268,7 @@ main(void)
 		cmocka_unit_test(test_literal_v6),
 		cmocka_unit_test(test_literal_bad),
 		cmocka_unit_test(test_no_server_temp),
+		cmocka_unit_test(test_bad_name_perm),
 		cmocka_unit_test(test_bad_args),
 	};
 
