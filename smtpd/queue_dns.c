@@ -86,6 +86,8 @@ finish(struct dns_lookup *lk, enum queue_dns_status st, const char *why)
 	struct queue_dns *dns = lk->dns;
 
 	lk->route.status = st;
+	if (st != QUEUE_DNS_OK)
+		lk->route.n_hosts = 0;
 	if (why != NULL)
 		snprintf(lk->route.why, sizeof(lk->route.why), "%s", why);
 	unlink_lookup(&dns->pending, lk);
