@@ -135,21 +135,31 @@ class DnsServer:
                 c, _ = self.tcp.accept()
             except OSError:
                 return
-            with c:
-                c.settimeout(5)
-                try:
-                    ln = struct.unpack("!H", c.recv(2))[0]
-                    msg = b""
-                    while len(msg) < ln:
-                        part = c.recv(ln - len(msg))
-                        if not part:
-                            break
-                        msg += part
-                    r = self.answer(msg)
+            threading.Thread(target=self._serve_conn, args=(c,),
+                             daemon=True).start()
+
+    def _serve_conn(self, c):
+        """Queries on one TCP connection, each with its 2-byte length
+        (RFC 1035 4.2.2); a client may send several before reading."""
+        def recv_n(n):
+            data = b""
+            while len(data) < n:
+                part = c.recv(n - len(data))
+                if not part:
+                    raise EOFError
+                data += part
+            return data
+        with c:
+            c.settimeout(10)
+            try:
+                while not self._stop:
+                    ln = struct.unpack("!H", recv_n(2))[0]
+                    r = self.answer(recv_n(ln))
                     if r is not None:
                         c.sendall(struct.pack("!H", len(r)) + r)
-                except (OSError, ValueError, IndexError, struct.error):
-                    pass
+            except (OSError, EOFError, ValueError, IndexError,
+                    struct.error):
+                pass
 
     def start(self):
         for f in (self._serve_udp, self._serve_tcp):

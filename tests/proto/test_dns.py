@@ -183,3 +183,21 @@ def test_bounds_and_tcp(dns):
     assert len(hosts) == 16
     assert [p for p, _, _ in hosts] == list(range(81, 97))
     assert all(len(a) == 8 for _, _, a in hosts)
+
+
+def test_tcp_several_queries(dns):
+    # Every answer is too big for UDP: c-ares sends the A and AAAA queries
+    # of both hosts over TCP, possibly on one connection.
+    dns.records["big.test"] = {"MX": [(i, "h%02d.big.test" % i)
+                                      for i in range(2)] +
+                               [(50, "x" * 60 + ".%02d.big.test" % i)
+                                for i in range(10)]}
+    for i in range(2):
+        dns.records["h%02d.big.test" % i] = {
+            "A": ["127.0.2.%d" % k for k in range(1, 40)],
+            "AAAA": ["2001:db8::%x" % k for k in range(1, 40)]}
+    st, hosts, _, _ = route(dns, "big.test")
+    assert st == "OK"
+    assert [n for _, n, _ in hosts[:2]] == ["h00.big.test", "h01.big.test"]
+    assert all(len(a) == 8 for _, _, a in hosts[:2])
+    assert all(a == ["-"] for _, _, a in hosts[2:])
