@@ -214,6 +214,10 @@ static const struct cfg_key cfg_keys[] = {
 	    G(queued.delay_warning_s), 0, 0, 30 * DAY, NULL, "4h" },
 	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
 	    NULL, "yes" },
+	{ CFG_S_QUEUED, "resolver", CFG_T_STR, G(queued.resolver), 0, 0, 0,
+	    NULL, NULL },
+	{ CFG_S_QUEUED, "resolver_timeout", CFG_T_DUR_MS,
+	    G(queued.resolver_timeout_ms), 0, 100, 60 * SEC, NULL, "5s" },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

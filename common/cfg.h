@@ -127,6 +127,9 @@ struct cfg {
 		unsigned lifetime_s;		/* then it bounces, 5d */
 		unsigned delay_warning_s;	/* delay DSN after, 4h; 0 off */
 		int deliver;			/* no: accept and hold, yes */
+		char *resolver;			/* "127.0.0.1:5353,[::1]:53";
+						 * NULL: /etc/resolv.conf */
+		unsigned resolver_timeout_ms;	/* per DNS try, 5s */
 	} queued;
 
 	struct {

@@ -19,6 +19,7 @@
 #include "common/xmem.h"
 #include "smtpd/queue_admin.h"
 #include "smtpd/queue_commit.h"
+#include "smtpd/queue_dns.h"
 #include "smtpd/queue_sched.h"
 #include "smtpd/queue_server.h"
 #include "smtpd/queue_spool.h"
@@ -173,6 +174,9 @@ main(int argc, char **argv)
 	size_t queued, loaded;
 	int spool_fd, status_fd, fds[2];
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--route") == 0)
+			return queue_dns_tool(argc, argv);
 	daemon_init(&q.ctx, "queued", argc, argv);
 	if (sodium_init() < 0)
 		fatal("queued: libsodium failed to initialise");
