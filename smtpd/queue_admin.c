@@ -544,11 +544,13 @@ queue_admin_new(struct ev_loop *loop, int spool_fd, struct queue_sched *qs,
 		*why = "cannot listen on spool/" QADMIN_SOCK;
 		if (fd >= 0)
 			close(fd);
-		(void)fchdir(cwd);
+		if (fchdir(cwd) < 0)
+			log_warn_errno("event=admin-chdir-back-failed");
 		close(cwd);
 		return NULL;
 	}
-	(void)fchdir(cwd);
+	if (fchdir(cwd) < 0)
+		log_warn_errno("event=admin-chdir-back-failed");
 	close(cwd);
 	qa = xcalloc(1, sizeof(*qa));
 	qa->loop = loop;
