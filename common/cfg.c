@@ -208,6 +208,8 @@ static const struct cfg_key cfg_keys[] = {
 	    SEC, 30 * DAY, NULL, "5d" },
 	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
 	    NULL, "yes" },
+	{ CFG_S_QUEUED, "relay_host", CFG_T_STR, G(queued.relay_host), 0, 0,
+	    0, NULL, NULL },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

@@ -126,6 +126,7 @@ struct cfg {
 		unsigned retry_max_ms;		/* retries at most this far apart, 1h */
 		unsigned lifetime_s;		/* then it bounces, 5d */
 		int deliver;			/* no: accept and hold, yes */
+		char *relay_host;		/* smarthost "HOST:PORT", NULL */
 	} queued;
 
 	struct {

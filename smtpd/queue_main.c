@@ -93,6 +93,7 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.retry_max_ms = cfg->queued.retry_max_ms;
 	o.lifetime_s = cfg->queued.lifetime_s;
 	o.lmtp_timeout_s = 300.;
+	o.relay_host = cfg->queued.relay_host;
 	s = queue_sched_new(q->loop, &q->sp, status_fd, authd, &o);
 	free(path);
 	return s;

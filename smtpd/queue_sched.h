@@ -17,6 +17,9 @@ struct queue_sched_opts {
 	unsigned retry_min_ms, retry_max_ms;
 	unsigned lifetime_s;
 	double lmtp_timeout_s;		/* idle per LMTP step */
+	const char *relay_host;		/* smarthost "HOST:PORT" or NULL */
+	double remote_timeout_s;	/* idle per SMTP step (RFC 5321
+					 * 4.5.3.2: 5 minutes and more) */
 };
 
 struct queue_sched;

@@ -1,0 +1,230 @@
+/* queued: the remote recipients of an attempt, sent through the smarthost before the local ones go to the MDA. */
+/* SPDX-License-Identifier: ISC */
+#include "smtpd/queue_route.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "common/ipc_msg.h"
+#include "common/log.h"
+#include "common/xmem.h"
+#include "smtpd/queue_sched_priv.h"
+
+int
+queue_route_relay_parse(const char *s, char *host, size_t hostsz,
+    uint16_t *port_out)
+{
+	const char *end, *colon;
+	unsigned long port = 25;
+	char *e;
+	size_t n;
+
+	if (s[0] == '[') {
+		if ((end = strchr(s, ']')) == NULL)
+			return -1;
+		n = (size_t)(end - s - 1);
+		s++;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != '\0' && colon == NULL)
+			return -1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon != NULL && strchr(s, ':') != colon)
+			return -1;	/* IPv6 needs brackets */
+		n = colon != NULL ? (size_t)(colon - s) : strlen(s);
+	}
+	if (n == 0 || n >= hostsz)
+		return -1;
+	if (colon != NULL) {
+		errno = 0;
+		port = strtoul(colon + 1, &e, 10);
+		if (colon[1] == '\0' || *e != '\0' || errno != 0 ||
+		    port == 0 || port > 65535)
+			return -1;
+	}
+	memcpy(host, s, n);
+	host[n] = '\0';
+	*port_out = (uint16_t)port;
+	return 0;
+}
+
+int
+queue_route_relay_init(struct queue_sched *qs, const char *relay,
+    const char **why)
+{
+	struct addrinfo hints, *res, *ai;
+	char host[256], port[8];
+	uint16_t p;
+	int rc;
+
+	qs->n_relay = 0;
+	if (relay == NULL || relay[0] == '\0')
+		return 0;
+	if (queue_route_relay_parse(relay, host, sizeof(host), &p) < 0) {
+		*why = "queued.relay_host: expected HOST:PORT or [HOST]:PORT";
+		return -1;
+	}
+	snprintf(port, sizeof(port), "%u", p);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	/* XXX: resolved once at start with the system resolver until
+	 * queue_dns (feat/dns) lands; a later change of its addresses
+	 * needs a restart */
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		*why = "queued.relay_host: the host does not resolve";
+		log_err("event=relay-host-unresolved host=%s error=\"%s\"",
+		    host, gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai != NULL && qs->n_relay < QUEUE_RELAY_ADDRS_MAX;
+	    ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(qs->relay_addr[0]))
+			continue;
+		memcpy(&qs->relay_addr[qs->n_relay], ai->ai_addr,
+		    ai->ai_addrlen);
+		qs->relay_len[qs->n_relay++] = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return qs->n_relay > 0 ? 0 : (*why = "queued.relay_host: no "
+	    "address", -1);
+}
+
+static int
+queue_route_wanted(const struct queue_att *a)
+{
+	/* XXX: forward targets to remote addresses are still held */
+	return a->kind == IPC_RESOLVE_REMOTE && !a->forward && !a->rdone;
+}
+
+static void
+queue_route_done(void *arg, struct queue_remote_txn *t)
+{
+	struct queue_msg *m = arg;
+	size_t i;
+
+	m->remote = NULL;	/* it says QUIT and frees itself */
+	for (i = 0; i < m->n_r; i++) {
+		struct queue_att *a = &m->att[m->ratt[i]];
+
+		a->rreply = t->replies[i];
+		a->rdone = 1;
+	}
+	log_info("id=%s event=relay-session peer=%s rcpts=%zu data=%s",
+	    m->id, t->peer[0] ? t->peer : "none", m->n_r,
+	    t->data_sent ? "yes" : "no");
+	queue_route_fini(m);
+	m->st = QM_RESOLVING;
+	queue_msg_plan(m);
+}
+
+int
+queue_route_start(struct queue_msg *m)
+{
+	struct queue_sched *qs = m->qs;
+	struct queue_remote_txn *t = &m->rtxn;
+	struct stat sb;
+	size_t i, n = 0;
+
+	if (qs->n_relay == 0 || qs->stopping)
+		return 0;
+	for (i = 0; i < m->n_att; i++)
+		n += queue_route_wanted(&m->att[i]);
+	if (n == 0)
+		return 0;
+	m->ratt = xcalloc(n, sizeof(*m->ratt));
+	m->rrcpts = xcalloc(n, sizeof(*m->rrcpts));
+	m->rorcpt = xcalloc(n, sizeof(*m->rorcpt));
+	m->rnotify = xcalloc(n, sizeof(*m->rnotify));
+	m->rreplies = xcalloc(n, sizeof(*m->rreplies));
+	for (i = 0; i < m->n_att; i++) {
+		const struct envelope_rcpt *er;
+
+		if (!queue_route_wanted(&m->att[i]))
+			continue;
+		er = &m->env.rcpts[m->att[i].idx];
+		m->ratt[m->n_r] = i;
+		m->rrcpts[m->n_r] = span_dup(er->addr);
+		m->rorcpt[m->n_r] = span_dup(er->orcpt);
+		m->rnotify[m->n_r] = er->notify;
+		m->n_r++;
+	}
+	memset(t, 0, sizeof(*t));
+	t->fd = openat(qs->sp->queue_fd, m->id, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (t->fd < 0 || fstat(t->fd, &sb) < 0) {
+		log_err_errno("id=%s event=unreadable", m->id);
+		for (i = 0; i < m->n_r; i++) {
+			struct queue_att *a = &m->att[m->ratt[i]];
+
+			a->rdone = 1;
+			a->rreply.code = 451;
+			snprintf(a->rreply.enh, sizeof(a->rreply.enh), "4.3.0");
+			snprintf(a->rreply.text, sizeof(a->rreply.text),
+			    "the queue file cannot be read");
+		}
+		queue_route_fini(m);
+		return 0;
+	}
+	m->envid = span_dup(m->env.envid);
+	t->addrs = qs->relay_addr;
+	t->addr_lens = qs->relay_len;
+	t->n_addrs = qs->n_relay;
+	t->helo = qs->o.hostname;
+	if (m->from == NULL)
+		m->from = span_dup(m->env.from);
+	t->from = m->from;
+	t->body_8bit = m->env.body != ENV_BODY_7BIT;
+	t->smtputf8 = m->env.smtputf8;
+	t->ret = m->env.ret;
+	t->envid = m->envid;
+	t->rcpts = (const char *const *)m->rrcpts;
+	t->orcpt = (const char *const *)m->rorcpt;
+	t->notify = m->rnotify;
+	t->n_rcpts = m->n_r;
+	t->off = m->body_off;
+	t->end = (uint64_t)sb.st_size;
+	t->connect_s = 30;
+	t->timeout_s = qs->o.remote_timeout_s;
+	t->replies = m->rreplies;
+	m->st = QM_REMOTE;
+	/* XXX: no limit on SMTP sessions at once and no reuse of a
+	 * connection for the next message yet */
+	m->remote = queue_remote_start(qs->loop, &qs->remotes, t,
+	    queue_route_done, m);
+	return 1;
+}
+
+void
+queue_route_fini(struct queue_msg *m)
+{
+	size_t i;
+
+	queue_remote_cancel(&m->remote);
+	for (i = 0; i < m->n_r; i++) {
+		free(m->rrcpts[i]);
+		free(m->rorcpt[i]);
+	}
+	if (m->ratt != NULL && m->rtxn.fd >= 0)
+		close(m->rtxn.fd);
+	free(m->ratt);
+	free(m->rrcpts);
+	free(m->rorcpt);
+	free(m->rnotify);
+	free(m->rreplies);
+	free(m->envid);
+	m->ratt = NULL;
+	m->rrcpts = m->rorcpt = NULL;
+	m->rnotify = NULL;
+	m->rreplies = NULL;
+	m->envid = NULL;
+	m->n_r = 0;
+	memset(&m->rtxn, 0, sizeof(m->rtxn));
+	m->rtxn.fd = -1;
+}
