@@ -96,6 +96,13 @@ queue_route_relay_init(struct queue_sched *qs, const char *relay,
 	    "address", -1);
 }
 
+/* span_dup, also of an empty span (whose pointer may be NULL) */
+static char *
+queue_route_dup(struct span s)
+{
+	return s.n > 0 ? span_dup(s) : xstrdup("");
+}
+
 static int
 queue_route_wanted(const struct queue_att *a)
 {
@@ -150,8 +157,8 @@ queue_route_start(struct queue_msg *m)
 			continue;
 		er = &m->env.rcpts[m->att[i].idx];
 		m->ratt[m->n_r] = i;
-		m->rrcpts[m->n_r] = span_dup(er->addr);
-		m->rorcpt[m->n_r] = span_dup(er->orcpt);
+		m->rrcpts[m->n_r] = queue_route_dup(er->addr);
+		m->rorcpt[m->n_r] = queue_route_dup(er->orcpt);
 		m->rnotify[m->n_r] = er->notify;
 		m->n_r++;
 	}
@@ -172,13 +179,13 @@ queue_route_start(struct queue_msg *m)
 		queue_route_fini(m);
 		return 0;
 	}
-	m->envid = span_dup(m->env.envid);
+	m->envid = queue_route_dup(m->env.envid);
 	t->addrs = qs->relay_addr;
 	t->addr_lens = qs->relay_len;
 	t->n_addrs = qs->n_relay;
 	t->helo = qs->o.hostname;
 	if (m->from == NULL)
-		m->from = span_dup(m->env.from);
+		m->from = queue_route_dup(m->env.from);
 	t->from = m->from;
 	t->body_8bit = m->env.body != ENV_BODY_7BIT;
 	t->smtputf8 = m->env.smtputf8;

@@ -1,0 +1,237 @@
+"""letterbox-queued's remote delivery through queued.relay_host: what a
+remote SMTP server (a sink on loopback, in a thread) receives, and how its
+replies end up in the queue (delivered, deferred, failed -> DSN)."""
+# SPDX-License-Identifier: ISC
+
+import glob
+import os
+import re
+import smtplib
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+
+class Sink:
+    """A small threaded SMTP server: records every connection, command
+    and message; rcpt_reply(addr, n) gives the reply to RCPT (n counts
+    the tries of that address), dot_reply(n) the reply to the final dot
+    (n counts the messages)."""
+
+    def __init__(self, ehlo=("SIZE 1000000", "8BITMIME", "DSN",
+                             "PIPELINING"),
+                 rcpt_reply=None, dot_reply=None):
+        self.ehlo = ehlo
+        self.rcpt_reply = rcpt_reply or (lambda a, n: "250 2.1.5 ok")
+        self.dot_reply = dot_reply or (lambda n: "250 2.0.0 queued")
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        self.connections = 0
+        self.commands = []
+        self.messages = []	# (mail line, [rcpt lines], data bytes)
+        self.tries = {}
+        self.lock = threading.Lock()
+        self.stop = False
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def close(self):
+        self.stop = True
+        self.lsock.close()
+
+    def run(self):
+        while not self.stop:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self.serve, args=(c,),
+                             daemon=True).start()
+
+    def serve(self, c):
+        f = c.makefile("rb")
+
+        def say(s):
+            c.sendall(s.encode() + b"\r\n")
+
+        say("220 sink.test ESMTP")
+        mail, rcpts = None, []
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            with self.lock:
+                self.commands.append(cmd)
+            verb = cmd[:4].upper()
+            if verb == "EHLO":
+                lines = ["sink.test"] + list(self.ehlo)
+                for x in lines[:-1]:
+                    say("250-" + x)
+                say("250 " + lines[-1])
+            elif verb == "MAIL":
+                mail, rcpts = cmd, []
+                say("250 2.1.0 ok")
+            elif verb == "RCPT":
+                addr = re.search(r"<([^>]*)>", cmd).group(1)
+                with self.lock:
+                    n = self.tries[addr] = self.tries.get(addr, 0) + 1
+                r = self.rcpt_reply(addr, n)
+                if r.startswith("2"):
+                    rcpts.append(cmd)
+                say(r)
+            elif verb == "DATA":
+                say("354 go")
+                data = b""
+                while True:
+                    dl = f.readline()
+                    if dl in (b".\r\n", b""):
+                        break
+                    data += dl[1:] if dl.startswith(b".") else dl
+                with self.lock:
+                    self.messages.append((mail, rcpts, data))
+                    n = len(self.messages)
+                say(self.dot_reply(n))
+            elif verb == "RSET":
+                mail, rcpts = None, []
+                say("250 ok")
+            elif verb == "QUIT":
+                say("221 bye")
+                break
+            else:
+                say("502 5.5.2 what")
+        c.close()
+
+
+def submit(inst, rcpts, body=b"Hello.\r\n", subject="relay test",
+           mail_options=(), rcpt_options=()):
+    s = smtplib.SMTP("127.0.0.1", inst.port("submission"), timeout=20)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    s.starttls(context=ctx)
+    s.login(inst.demo_user, inst.demo_password)
+    msg = (b"From: <" + inst.demo_user.encode() + b">\r\nTo: <" +
+           rcpts[0].encode() + b">\r\nSubject: " + subject.encode() +
+           b"\r\nMessage-ID: <" + str(time.monotonic_ns()).encode() +
+           b"@client.test>\r\n\r\n" + body)
+    s.sendmail(inst.demo_user, rcpts, msg, mail_options=list(mail_options),
+               rcpt_options=list(rcpt_options))
+    s.quit()
+    return msg
+
+
+def relay_instance(instance, sink, extra=""):
+    instance.edit_conf("queued.relay_host = 127.0.0.1:%d\n"
+                       "queued.retry_min = 300ms\n%s" % (sink.port, extra))
+    instance.start()
+    return instance
+
+
+@pytest.fixture
+def sink():
+    s = Sink()
+    yield s
+    s.close()
+
+
+def test_relay_delivers_with_dsn_params(instance, sink):
+    inst = relay_instance(instance, sink)
+    msg = submit(inst, ["bob@remote.test", "carol@remote.test"],
+                 mail_options=["RET=HDRS", "ENVID=E-1"],
+                 rcpt_options=["NOTIFY=FAILURE",
+                               "ORCPT=rfc822;bob@remote.test"])
+    inst.wait_log(r"event=delivered rcpt=<carol@remote.test> relay=smtp "
+                  r"status=2\.0\.0")
+    inst.wait_log(r"event=removed")
+    assert sink.connections == 1
+    [(mail, rcpts, data)] = sink.messages
+    assert mail.startswith("MAIL FROM:<%s> SIZE=" % inst.demo_user)
+    assert "RET=HDRS" in mail and "ENVID=E-1" in mail
+    # several recipients in one transaction, DSN parameters passed on
+    assert rcpts == ["RCPT TO:<bob@remote.test> NOTIFY=FAILURE "
+                     "ORCPT=rfc822;bob@remote.test",
+                     "RCPT TO:<carol@remote.test> NOTIFY=FAILURE "
+                     "ORCPT=rfc822;bob@remote.test"]
+    assert data.endswith(msg)
+    assert sink.commands[0].startswith("EHLO ")
+    assert sink.commands[-1] == "QUIT"
+
+
+def test_relay_dot_stuffing(instance, sink):
+    inst = relay_instance(instance, sink)
+    msg = submit(inst, ["bob@remote.test"],
+                 body=b".leading dot\r\n..two\r\nend\r\n")
+    inst.wait_log(r"event=removed")
+    [(_, _, data)] = sink.messages
+    assert data.endswith(msg)
+
+
+def test_relay_temp_then_success(instance):
+    sink = Sink(rcpt_reply=lambda a, n: "451 4.3.0 try later" if n == 1
+                else "250 2.1.5 ok")
+    try:
+        inst = relay_instance(instance, sink)
+        submit(inst, ["bob@remote.test"])
+        inst.wait_log(r"event=deferred rcpt=<bob@remote.test> "
+                      r"status=4\.3\.0")
+        inst.wait_log(r"event=delivered rcpt=<bob@remote.test> relay=smtp")
+        inst.wait_log(r"event=removed")
+        assert sink.tries["bob@remote.test"] == 2
+        assert len(sink.messages) == 1
+    finally:
+        sink.close()
+
+
+def test_relay_permanent_failure_bounces(instance):
+    sink = Sink(rcpt_reply=lambda a, n: "550 5.1.1 no such user"
+                if a.startswith("nobody") else "250 2.1.5 ok")
+    try:
+        inst = relay_instance(instance, sink)
+        submit(inst, ["nobody@remote.test", "bob@remote.test"])
+        inst.wait_log(r"event=failed rcpt=<nobody@remote.test> "
+                      r"status=5\.1\.1")
+        inst.wait_log(r"event=delivered rcpt=<bob@remote.test> relay=smtp")
+        inst.wait_log(r"event=bounce .*type=failure")
+        mdir = os.path.join(inst.inst, "state", "mail", "example.test",
+                            "demo", "new")
+        deadline = time.time() + 20
+        while not glob.glob(os.path.join(mdir, "*")) and \
+                time.time() < deadline:
+            time.sleep(0.1)
+        [dsn] = glob.glob(os.path.join(mdir, "*"))
+        with open(dsn, "rb") as f:
+            text = f.read()
+        assert b"Final-Recipient: rfc822; nobody@remote.test" in text
+        assert b"Action: failed" in text
+        assert b"Status: 5.1.1" in text
+        assert b"Diagnostic-Code: smtp; 550 5.1.1 no such user" in text
+        assert b"bob@remote.test" not in text.split(b"Final-Recipient")[1]
+    finally:
+        sink.close()
+
+
+def test_relay_refused_is_deferred(instance):
+    # a port where nothing listens: deferred, nothing lost
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    try:
+        instance.edit_conf("queued.relay_host = [127.0.0.1]:%d\n"
+                           "queued.retry_min = 10s" % port)
+        instance.start()
+        submit(instance, ["bob@remote.test"])
+        instance.wait_log(r"event=deferred rcpt=<bob@remote.test> "
+                          r"status=4\.4\.2")
+        qdir = os.path.join(instance.inst, "state", "spool", "queue")
+        assert len(os.listdir(qdir)) == 1
+    finally:
+        s.close()
