@@ -210,6 +210,8 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, "yes" },
 	{ CFG_S_QUEUED, "relay_host", CFG_T_STR, G(queued.relay_host), 0, 0,
 	    0, NULL, NULL },
+	{ CFG_S_QUEUED, "relay_tls", CFG_T_STR, G(queued.relay_tls), 0, 0,
+	    0, NULL, NULL },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

@@ -127,6 +127,7 @@ struct cfg {
 		unsigned lifetime_s;		/* then it bounces, 5d */
 		int deliver;			/* no: accept and hold, yes */
 		char *relay_host;		/* smarthost "HOST:PORT", NULL */
+		char *relay_tls;		/* none | may | require, may */
 	} queued;
 
 	struct {

@@ -165,7 +165,7 @@ queue_remote_rcpt_params(const struct queue_remote_txn *t,
 /* ---- the session ---- */
 
 enum queue_remote_st {
-	QR_CONNECT, QR_GREETING, QR_EHLO, QR_HELO, QR_MAIL, QR_RCPT,
+	QR_CONNECT, QR_GREETING, QR_EHLO, QR_HELO, QR_STARTTLS, QR_TLS, QR_MAIL, QR_RCPT,
 	QR_DATA, QR_BODY, QR_DOT, QR_QUIT, QR_DONE,
 };
 
@@ -381,6 +381,30 @@ queue_remote_next_rcpt(struct queue_remote *l)
 
 static void queue_remote_try(struct queue_remote *l);
 
+/* After EHLO (or HELO): STARTTLS when wanted and offered, else MAIL. */
+static int
+queue_remote_after_ehlo(struct queue_remote *l)
+{
+	struct queue_remote_txn *t = l->txn;
+
+	if (cio_tls_active(l->io) || t->tls == QUEUE_TLS_NONE ||
+	    t->tls_ctx == NULL) {
+		if (t->tls == QUEUE_TLS_REQUIRE && !cio_tls_active(l->io))
+			return queue_remote_refuse_all(l, 421, "4.7.0",
+			    "smtp: TLS is required and not available here");
+		return queue_remote_mail(l);
+	}
+	if (!t->ext.starttls) {
+		if (t->tls == QUEUE_TLS_REQUIRE)
+			return queue_remote_refuse_all(l, 421, "4.7.0",
+			    "smtp: TLS is required and the server does not "
+			    "offer STARTTLS");
+		return queue_remote_mail(l);
+	}
+	l->st = QR_STARTTLS;
+	return cio_printf(l->io, "STARTTLS\r\n");
+}
+
 /* One whole reply.  -1 ends the session, 1: freed, 2: moved on to the
  * next address. */
 static int
@@ -413,10 +437,28 @@ queue_remote_reply(struct queue_remote *l, const struct lmtp_reply *r)
 		if (r->code != 250 || queue_remote_ehlo_parse(
 		    buf_view(&l->ehlo), &t->ext) < 0)
 			break;
-		return queue_remote_mail(l);
+		return queue_remote_after_ehlo(l);
 	case QR_HELO:
 		if (r->code != 250)
 			break;
+		return queue_remote_after_ehlo(l);
+	case QR_STARTTLS:
+		if (r->code == 220) {
+			size_t dropped;
+
+			/* RFC 3207 4.2: whatever came after the 220 in
+			 * clear text is dropped; EHLO again once the
+			 * handshake is done */
+			if (cio_starttls_client(l->io, t->tls_ctx,
+			    &dropped) < 0)
+				return -1;
+			l->st = QR_TLS;
+			return 3;
+		}
+		if (t->tls == QUEUE_TLS_REQUIRE)
+			return queue_remote_refuse_all(l, 421, "4.7.0",
+			    "smtp: STARTTLS refused and TLS is required");
+		/* RFC 3207 4.1: go on in clear text */
 		return queue_remote_mail(l);
 	case QR_MAIL:
 		if (lmtp_reply_class(r) != 2) {
@@ -490,11 +532,27 @@ queue_remote_io_cb(struct cio *c, struct cio_ev *ev, void *arg)
 				return;
 			if (x == 2)
 				return;		/* that cio is gone */
+			if (x == 3)
+				return;		/* the rest was dropped */
 			if (x < 0) {
 				queue_remote_finish(l, "smtp: unexpected reply");
 				return;
 			}
 		}
+	case CIO_TLS_READY:
+		if (l->st != QR_TLS) {
+			queue_remote_finish(l, "smtp: unexpected event");
+			return;
+		}
+		l->txn->tls_done = 1;
+		log_info("event=smtp-tls peer=%s version=%s cipher=%s",
+		    l->txn->peer, cio_tls_version(c), cio_tls_cipher(c));
+		l->st = QR_EHLO;
+		buf_reset(&l->ehlo);
+		lmtp_reply_init(&l->ps);
+		if (cio_printf(l->io, "EHLO %s\r\n", l->txn->helo) < 0)
+			queue_remote_finish(l, "smtp: cannot send");
+		return;
 	case CIO_DRAINED:
 		if (l->st == QR_BODY && queue_remote_pump(l) < 0)
 			queue_remote_finish(l, "smtp: cannot send the message");
@@ -510,6 +568,7 @@ queue_remote_io_cb(struct cio *c, struct cio_ev *ev, void *arg)
 			return;
 		}
 		queue_remote_finish(l, l->st == QR_QUIT ? NULL :
+		    l->st == QR_TLS ? "smtp: TLS handshake failed" :
 		    "smtp: connection lost");
 		return;
 	default:
@@ -660,6 +719,7 @@ queue_remote_start(struct ev_loop *loop, struct queue_remote_set *set,
 	memset(txn->replies, 0, txn->n_rcpts * sizeof(*txn->replies));
 	memset(&txn->ext, 0, sizeof(txn->ext));
 	txn->data_sent = 0;
+	txn->tls_done = 0;
 	txn->peer[0] = '\0';
 	buf_init(&l->chunk, 4096, QUEUE_REMOTE_CHUNK * 2 + 8);
 	buf_init(&l->ehlo, 512, LMTP_REPLY_LINE_MAX * LMTP_REPLY_LINES_MAX);

@@ -36,6 +36,15 @@ struct queue_remote_ext {
  */
 int queue_remote_ehlo_parse(struct span in, struct queue_remote_ext *out);
 
+/* TLS policy of a destination (docs/relay.md). */
+enum queue_remote_tls {
+	QUEUE_TLS_MAY = 0,	/* STARTTLS when offered, no verification */
+	QUEUE_TLS_NONE,		/* never */
+	QUEUE_TLS_REQUIRE,	/* no STARTTLS or a failed handshake: 4.7.x
+				 * (XXX: the certificate is not verified
+				 * yet) */
+};
+
 /* One transaction.  The caller fills it and keeps it (and its strings
  * and arrays) alive until done() runs. */
 struct queue_remote_txn {
@@ -43,6 +52,8 @@ struct queue_remote_txn {
 	const socklen_t *addr_lens;
 	size_t n_addrs;
 	const char *helo;		/* our name for EHLO/HELO */
+	enum queue_remote_tls tls;
+	struct ssl_ctx_st *tls_ctx;	/* client SSL_CTX; NULL: no TLS */
 	const char *from;		/* "" for the null sender */
 	int body_8bit;			/* the message is 8bit: BODY=8BITMIME */
 	int smtputf8;			/* SMTPUTF8 */
@@ -63,6 +74,7 @@ struct queue_remote_txn {
 	struct lmtp_reply *replies;	/* n_rcpts entries, caller's */
 	struct queue_remote_ext ext;	/* what the peer offered */
 	char peer[64];			/* the address that answered, or "" */
+	int tls_done;			/* the transaction ran over TLS */
 	int data_sent;
 };
 

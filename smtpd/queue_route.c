@@ -54,9 +54,16 @@ queue_route_relay_parse(const char *s, char *host, size_t hostsz,
 	return 0;
 }
 
+void
+queue_route_relay_fini(struct queue_sched *qs)
+{
+	SSL_CTX_free(qs->tls_ctx);
+	qs->tls_ctx = NULL;
+}
+
 int
 queue_route_relay_init(struct queue_sched *qs, const char *relay,
-    const char **why)
+    const char *tls, const char **why)
 {
 	struct addrinfo hints, *res, *ai;
 	char host[256], port[8];
@@ -66,6 +73,24 @@ queue_route_relay_init(struct queue_sched *qs, const char *relay,
 	qs->n_relay = 0;
 	if (relay == NULL || relay[0] == '\0')
 		return 0;
+	if (tls == NULL || strcmp(tls, "may") == 0)
+		qs->relay_tls = QUEUE_TLS_MAY;
+	else if (strcmp(tls, "none") == 0)
+		qs->relay_tls = QUEUE_TLS_NONE;
+	else if (strcmp(tls, "require") == 0)
+		qs->relay_tls = QUEUE_TLS_REQUIRE;
+	else {
+		*why = "queued.relay_tls: expected none, may or require";
+		return -1;
+	}
+	/* XXX: no certificate verification yet (the `verify` policy and
+	 * queued.tls_ca_file are not done): TLS here protects against a
+	 * passive listener only */
+	if (qs->tls_ctx == NULL &&
+	    (qs->tls_ctx = SSL_CTX_new(TLS_client_method())) != NULL) {
+		SSL_CTX_set_min_proto_version(qs->tls_ctx, TLS1_2_VERSION);
+		SSL_CTX_set_verify(qs->tls_ctx, SSL_VERIFY_NONE, NULL);
+	}
 	if (queue_route_relay_parse(relay, host, sizeof(host), &p) < 0) {
 		*why = "queued.relay_host: expected HOST:PORT or [HOST]:PORT";
 		return -1;
@@ -123,9 +148,9 @@ queue_route_done(void *arg, struct queue_remote_txn *t)
 		a->rreply = t->replies[i];
 		a->rdone = 1;
 	}
-	log_info("id=%s event=relay-session peer=%s rcpts=%zu data=%s",
-	    m->id, t->peer[0] ? t->peer : "none", m->n_r,
-	    t->data_sent ? "yes" : "no");
+	log_info("id=%s event=relay-session peer=%s rcpts=%zu data=%s "
+	    "tls=%s", m->id, t->peer[0] ? t->peer : "none", m->n_r,
+	    t->data_sent ? "yes" : "no", t->tls_done ? "yes" : "no");
 	queue_route_fini(m);
 	m->st = QM_RESOLVING;
 	queue_msg_plan(m);
@@ -184,6 +209,8 @@ queue_route_start(struct queue_msg *m)
 	t->addr_lens = qs->relay_len;
 	t->n_addrs = qs->n_relay;
 	t->helo = qs->o.hostname;
+	t->tls = (enum queue_remote_tls)qs->relay_tls;
+	t->tls_ctx = qs->tls_ctx;
 	if (m->from == NULL)
 		m->from = queue_route_dup(m->env.from);
 	t->from = m->from;

@@ -17,9 +17,11 @@ int queue_route_relay_parse(const char *s, char *host, size_t hostsz,
     uint16_t *port_out);
 
 /* queue_route_relay_init: resolve the smarthost's addresses into qs
- * (once, at start).  0, or -1 with *why. */
+ * (once, at start), set its TLS policy (tls: "none", "may" or NULL,
+ * "require") and make the client TLS context.  0, or -1 with *why. */
 int queue_route_relay_init(struct queue_sched *qs, const char *relay,
-    const char **why);
+    const char *tls, const char **why);
+void queue_route_relay_fini(struct queue_sched *qs);
 
 /* queue_route_start: if m has resolved remote recipients not yet sent
  * and a smarthost is set, start the SMTP transaction (m->st becomes

@@ -566,7 +566,8 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
 	if (qs->o.remote_timeout_s <= 0)
 		qs->o.remote_timeout_s = 300;
 	qs->o.relay_host = NULL;	/* resolved below, not kept */
-	if (queue_route_relay_init(qs, o->relay_host, &why) < 0) {
+	if (queue_route_relay_init(qs, o->relay_host, o->relay_tls,
+	    &why) < 0) {
 		log_err("event=config-error reason=\"%s\"", why);
 		qs->n_relay = 0;
 	}
@@ -649,6 +650,7 @@ queue_sched_free(struct queue_sched **qsp)
 		queue_unlinked_cb(qs->loop, &qs->unlinked_w, 0);
 	queue_lmtp_set_fini(&qs->lmtps);
 	queue_remote_set_fini(&qs->remotes);
+	queue_route_relay_fini(qs);
 	ipcc_free(&qs->authd);
 	close(qs->status_fd);
 	free((char *)qs->o.lmtp_path);

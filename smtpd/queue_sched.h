@@ -18,6 +18,7 @@ struct queue_sched_opts {
 	unsigned lifetime_s;
 	double lmtp_timeout_s;		/* idle per LMTP step */
 	const char *relay_host;		/* smarthost "HOST:PORT" or NULL */
+	const char *relay_tls;		/* "none", "may" (NULL), "require" */
 	double remote_timeout_s;	/* idle per SMTP step (RFC 5321
 					 * 4.5.3.2: 5 minutes and more) */
 };

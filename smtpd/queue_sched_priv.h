@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include <ev.h>
+#include <openssl/ssl.h>
 
 #include "common/envelope.h"
 #include "common/lmtp_reply.h"
@@ -88,6 +89,8 @@ struct queue_sched {
 	struct sockaddr_storage relay_addr[QUEUE_RELAY_ADDRS_MAX];
 	socklen_t relay_len[QUEUE_RELAY_ADDRS_MAX];
 	size_t n_relay;			/* 0: no smarthost */
+	int relay_tls;			/* enum queue_remote_tls */
+	SSL_CTX *tls_ctx;		/* client context for STARTTLS */
 	int stopping;
 	ev_prepare unlinked_w;		/* fsync queue/ once per loop turn */
 	void (*idle)(void *);

@@ -235,3 +235,88 @@ def test_relay_refused_is_deferred(instance):
         assert len(os.listdir(qdir)) == 1
     finally:
         s.close()
+
+
+def conf_value(inst, key):
+    with open(inst.conf) as f:
+        for line in f:
+            m = re.match(r"\s*%s\s*=\s*(\S+)" % key, line)
+            if m:
+                return m.group(1).strip("\"")
+    raise KeyError(key)
+
+
+class TlsSink(Sink):
+    """A Sink that offers STARTTLS with the instance's own certificate."""
+
+    def __init__(self, cert, key, **kw):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.tls_sessions = 0
+        super().__init__(ehlo=("SIZE 1000000", "8BITMIME", "DSN",
+                               "STARTTLS"), **kw)
+
+    def serve(self, c):
+        f = c.makefile("rb")
+        c.sendall(b"220 sink.test ESMTP\r\n")
+        while True:
+            line = f.readline()
+            if not line:
+                c.close()
+                return
+            cmd = line.decode().rstrip("\r\n")
+            with self.lock:
+                self.commands.append(cmd)
+            if cmd.upper().startswith("EHLO"):
+                c.sendall(b"250-sink.test\r\n250 STARTTLS\r\n")
+            elif cmd.upper() == "STARTTLS":
+                c.sendall(b"220 2.0.0 go ahead\r\n")
+                break
+            else:
+                c.sendall(b"530 5.7.0 STARTTLS first\r\n")
+        tc = self.ctx.wrap_socket(c, server_side=True)
+        with self.lock:
+            self.tls_sessions += 1
+        # the rest of the session, over TLS, without a new greeting
+        self.ehlo = ("SIZE 1000000", "8BITMIME", "DSN")
+        orig = tc.sendall
+        first = [True]
+
+        def sendall(b):
+            if first[0] and b.startswith(b"220 "):
+                first[0] = False
+                return None
+            return orig(b)
+        tc.sendall = sendall
+        Sink.serve(self, tc)
+
+
+def test_relay_starttls(instance):
+    instance.edit_conf("queued.retry_min = 300ms")
+    cert = conf_value(instance, "cert")
+    key = conf_value(instance, "key")
+    sink = TlsSink(cert, key)
+    try:
+        inst = relay_instance(instance, sink,
+                              "queued.relay_tls = require")
+        msg = submit(inst, ["bob@remote.test"])
+        inst.wait_log(r"event=relay-session peer=127\.0\.0\.1:%d rcpts=1 "
+                      r"data=yes tls=yes" % sink.port)
+        inst.wait_log(r"event=delivered rcpt=<bob@remote.test> relay=smtp")
+        assert sink.tls_sessions == 1
+        assert sink.commands[:2] == ["EHLO " + sink.commands[0][5:],
+                                     "STARTTLS"]
+        # RFC 3207 4.2: EHLO again over TLS
+        assert sink.commands[2].startswith("EHLO ")
+        [(_, _, data)] = sink.messages
+        assert data.endswith(msg)
+    finally:
+        sink.close()
+
+
+def test_relay_require_tls_without_starttls(instance, sink):
+    inst = relay_instance(instance, sink, "queued.relay_tls = require")
+    submit(inst, ["bob@remote.test"])
+    inst.wait_log(r"event=deferred rcpt=<bob@remote.test> status=4\.7\.0")
+    assert sink.messages == []
+    assert "MAIL" not in " ".join(sink.commands)
