@@ -128,6 +128,7 @@ struct cfg {
 		int deliver;			/* no: accept and hold, yes */
 		char *relay_host;		/* smarthost "HOST:PORT", NULL */
 		char *relay_tls;		/* none | may | require, may */
+		char *relay_auth_file;		/* "user password", 0600 */
 	} queued;
 
 	struct {

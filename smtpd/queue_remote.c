@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <sodium.h>
 
 #include "common/cio.h"
 #include "common/envelope.h"
@@ -165,7 +166,8 @@ queue_remote_rcpt_params(const struct queue_remote_txn *t,
 /* ---- the session ---- */
 
 enum queue_remote_st {
-	QR_CONNECT, QR_GREETING, QR_EHLO, QR_HELO, QR_STARTTLS, QR_TLS, QR_MAIL, QR_RCPT,
+	QR_CONNECT, QR_GREETING, QR_EHLO, QR_HELO, QR_STARTTLS, QR_TLS,
+	QR_AUTH, QR_AUTH_USER, QR_AUTH_PASS, QR_MAIL, QR_RCPT,
 	QR_DATA, QR_BODY, QR_DOT, QR_QUIT, QR_DONE,
 };
 
@@ -381,6 +383,56 @@ queue_remote_next_rcpt(struct queue_remote *l)
 
 static void queue_remote_try(struct queue_remote *l);
 
+/* Send base64(p, n) after prefix, then CRLF. */
+static int
+queue_remote_b64(struct queue_remote *l, const char *prefix, const void *p,
+    size_t n)
+{
+	size_t sz = sodium_base64_ENCODED_LEN(n,
+	    sodium_base64_VARIANT_ORIGINAL);
+	char *b = xmalloc(sz);
+	int rc;
+
+	sodium_bin2base64(b, sz, p, n, sodium_base64_VARIANT_ORIGINAL);
+	rc = cio_printf(l->io, "%s%s\r\n", prefix, b);
+	sodium_memzero(b, sz);
+	free(b);
+	return rc;
+}
+
+/* RFC 4954: PLAIN when offered, else LOGIN; never in clear text. */
+static int
+queue_remote_auth(struct queue_remote *l)
+{
+	struct queue_remote_txn *t = l->txn;
+	size_t ul = strlen(t->auth_user), pl = strlen(t->auth_pass);
+	char *b;
+	int rc;
+
+	if (!cio_tls_active(l->io))
+		return queue_remote_refuse_all(l, 454, "4.7.0", "smtp: no "
+		    "TLS to the relay: credentials are never sent in clear "
+		    "text");
+	if (t->ext.auth_plain) {
+		b = xmalloc(ul + pl + 2);
+		b[0] = '\0';
+		memcpy(b + 1, t->auth_user, ul);
+		b[ul + 1] = '\0';
+		memcpy(b + ul + 2, t->auth_pass, pl);
+		l->st = QR_AUTH;
+		rc = queue_remote_b64(l, "AUTH PLAIN ", b, ul + pl + 2);
+		sodium_memzero(b, ul + pl + 2);
+		free(b);
+		return rc;
+	}
+	if (t->ext.auth_login) {
+		l->st = QR_AUTH_USER;
+		return cio_printf(l->io, "AUTH LOGIN\r\n");
+	}
+	return queue_remote_refuse_all(l, 454, "4.7.0", "smtp: the relay "
+	    "offers neither AUTH PLAIN nor AUTH LOGIN");
+}
+
 /* After EHLO (or HELO): STARTTLS when wanted and offered, else MAIL. */
 static int
 queue_remote_after_ehlo(struct queue_remote *l)
@@ -392,6 +444,8 @@ queue_remote_after_ehlo(struct queue_remote *l)
 		if (t->tls == QUEUE_TLS_REQUIRE && !cio_tls_active(l->io))
 			return queue_remote_refuse_all(l, 421, "4.7.0",
 			    "smtp: TLS is required and not available here");
+		if (t->auth_user != NULL)
+			return queue_remote_auth(l);
 		return queue_remote_mail(l);
 	}
 	if (!t->ext.starttls) {
@@ -399,6 +453,8 @@ queue_remote_after_ehlo(struct queue_remote *l)
 			return queue_remote_refuse_all(l, 421, "4.7.0",
 			    "smtp: TLS is required and the server does not "
 			    "offer STARTTLS");
+		if (t->auth_user != NULL)
+			return queue_remote_auth(l);
 		return queue_remote_mail(l);
 	}
 	l->st = QR_STARTTLS;
@@ -459,7 +515,31 @@ queue_remote_reply(struct queue_remote *l, const struct lmtp_reply *r)
 			return queue_remote_refuse_all(l, 421, "4.7.0",
 			    "smtp: STARTTLS refused and TLS is required");
 		/* RFC 3207 4.1: go on in clear text */
+		if (t->auth_user != NULL)
+			return queue_remote_auth(l);
 		return queue_remote_mail(l);
+	case QR_AUTH_USER:
+	case QR_AUTH_PASS:
+		if (r->code == 334) {
+			const char *v = l->st == QR_AUTH_USER ? t->auth_user :
+			    t->auth_pass;
+
+			l->st = l->st == QR_AUTH_USER ? QR_AUTH_PASS : QR_AUTH;
+			return queue_remote_b64(l, "", v, strlen(v));
+		}
+		/* FALLTHROUGH */
+	case QR_AUTH:
+		if (r->code == 235)
+			return queue_remote_mail(l);
+		{
+			char text[LMTP_REPLY_TEXT_MAX];
+
+			/* a refused login is our configuration's fault:
+			 * keep the mail (4.7.0), never bounce it */
+			snprintf(text, sizeof(text), "smtp: the relay refused "
+			    "AUTH: %d %.400s", r->code, r->text);
+			return queue_remote_refuse_all(l, 454, "4.7.0", text);
+		}
 	case QR_MAIL:
 		if (lmtp_reply_class(r) != 2) {
 			queue_remote_fail_rest(l, r);

@@ -54,6 +54,9 @@ struct queue_remote_txn {
 	const char *helo;		/* our name for EHLO/HELO */
 	enum queue_remote_tls tls;
 	struct ssl_ctx_st *tls_ctx;	/* client SSL_CTX; NULL: no TLS */
+	const char *auth_user;		/* AUTH PLAIN/LOGIN (RFC 4954) over
+					 * TLS only; NULL: no AUTH */
+	const char *auth_pass;
 	const char *from;		/* "" for the null sender */
 	int body_8bit;			/* the message is 8bit: BODY=8BITMIME */
 	int smtputf8;			/* SMTPUTF8 */

@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include <sodium.h>
+
 #include "common/ipc_msg.h"
 #include "common/log.h"
 #include "common/xmem.h"
@@ -59,11 +61,87 @@ queue_route_relay_fini(struct queue_sched *qs)
 {
 	SSL_CTX_free(qs->tls_ctx);
 	qs->tls_ctx = NULL;
+	if (qs->relay_pass != NULL)
+		sodium_memzero(qs->relay_pass, strlen(qs->relay_pass));
+	free(qs->relay_user);
+	free(qs->relay_pass);
+	qs->relay_user = qs->relay_pass = NULL;
+}
+
+int
+queue_route_auth_parse(const char *in, char *user, size_t usersz,
+    char *pass, size_t passsz)
+{
+	size_t u = 0, p;
+
+	while (in[u] != '\0' && in[u] != ' ' && in[u] != '\t' &&
+	    in[u] != '\n' && in[u] != '\r')
+		u++;
+	if (u == 0 || u >= usersz || (in[u] != ' ' && in[u] != '\t'))
+		return -1;
+	memcpy(user, in, u);
+	user[u] = '\0';
+	in += u;
+	while (*in == ' ' || *in == '\t')
+		in++;
+	for (p = 0; in[p] != '\0' && in[p] != '\n' && in[p] != '\r'; p++)
+		;
+	if (p == 0 || p >= passsz)
+		return -1;
+	memcpy(pass, in, p);
+	pass[p] = '\0';
+	return 0;
+}
+
+/* Read the smarthost's credentials; refuse a file others could read. */
+static int
+queue_route_auth_read(struct queue_sched *qs, const char *path,
+    const char **why)
+{
+	char buf[1024], user[256], pass[512];
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		*why = "queued.relay_auth_file: cannot open it";
+		return -1;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		*why = "queued.relay_auth_file: not a regular file";
+		return -1;
+	}
+	if ((sb.st_mode & 077) != 0 || sb.st_uid != geteuid()) {
+		close(fd);
+		*why = "queued.relay_auth_file: must be owned by the queue "
+		    "user and mode 0600 or less (it holds a password)";
+		return -1;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0) {
+		*why = "queued.relay_auth_file: cannot read it";
+		return -1;
+	}
+	buf[n] = '\0';
+	if (queue_route_auth_parse(buf, user, sizeof(user), pass,
+	    sizeof(pass)) < 0) {
+		sodium_memzero(buf, sizeof(buf));
+		*why = "queued.relay_auth_file: expected one line \"user "
+		    "password\"";
+		return -1;
+	}
+	qs->relay_user = xstrdup(user);
+	qs->relay_pass = xstrdup(pass);
+	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(pass, sizeof(pass));
+	return 0;
 }
 
 int
 queue_route_relay_init(struct queue_sched *qs, const char *relay,
-    const char *tls, const char **why)
+    const char *tls, const char *auth_file, const char **why)
 {
 	struct addrinfo hints, *res, *ai;
 	char host[256], port[8];
@@ -83,6 +161,9 @@ queue_route_relay_init(struct queue_sched *qs, const char *relay,
 		*why = "queued.relay_tls: expected none, may or require";
 		return -1;
 	}
+	if (auth_file != NULL && auth_file[0] != '\0' &&
+	    queue_route_auth_read(qs, auth_file, why) < 0)
+		return -1;
 	/* XXX: no certificate verification yet (the `verify` policy and
 	 * queued.tls_ca_file are not done): TLS here protects against a
 	 * passive listener only */
@@ -211,6 +292,8 @@ queue_route_start(struct queue_msg *m)
 	t->helo = qs->o.hostname;
 	t->tls = (enum queue_remote_tls)qs->relay_tls;
 	t->tls_ctx = qs->tls_ctx;
+	t->auth_user = qs->relay_user;
+	t->auth_pass = qs->relay_pass;
 	if (m->from == NULL)
 		m->from = queue_route_dup(m->env.from);
 	t->from = m->from;

@@ -18,10 +18,17 @@ int queue_route_relay_parse(const char *s, char *host, size_t hostsz,
 
 /* queue_route_relay_init: resolve the smarthost's addresses into qs
  * (once, at start), set its TLS policy (tls: "none", "may" or NULL,
- * "require") and make the client TLS context.  0, or -1 with *why. */
+ * "require"), make the client TLS context and read the credentials
+ * of auth_file (NULL: none): one line "user password", a regular file
+ * of our own uid, mode 0600 or less.  0, or -1 with *why. */
 int queue_route_relay_init(struct queue_sched *qs, const char *relay,
-    const char *tls, const char **why);
+    const char *tls, const char *auth_file, const char **why);
 void queue_route_relay_fini(struct queue_sched *qs);
+
+/* queue_route_auth_parse: "user password\n" -> user, password (the
+ * rest of the line, CR and LF cut).  Pure.  0 or -1. */
+int queue_route_auth_parse(const char *in, char *user, size_t usersz,
+    char *pass, size_t passsz);
 
 /* queue_route_start: if m has resolved remote recipients not yet sent
  * and a smarthost is set, start the SMTP transaction (m->st becomes

@@ -567,10 +567,8 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
 		qs->o.remote_timeout_s = 300;
 	qs->o.relay_host = NULL;	/* resolved below, not kept */
 	if (queue_route_relay_init(qs, o->relay_host, o->relay_tls,
-	    &why) < 0) {
-		log_err("event=config-error reason=\"%s\"", why);
-		qs->n_relay = 0;
-	}
+	    o->relay_auth_file, &why) < 0)
+		fatal("queued: %s", why);	/* refuse to start */
 	return qs;
 }
 

@@ -91,6 +91,7 @@ struct queue_sched {
 	size_t n_relay;			/* 0: no smarthost */
 	int relay_tls;			/* enum queue_remote_tls */
 	SSL_CTX *tls_ctx;		/* client context for STARTTLS */
+	char *relay_user, *relay_pass;	/* from queued.relay_auth_file */
 	int stopping;
 	ev_prepare unlinked_w;		/* fsync queue/ once per loop turn */
 	void (*idle)(void *);

@@ -3,8 +3,10 @@ remote SMTP server (a sink on loopback, in a thread) receives, and how its
 replies end up in the queue (delivered, deferred, failed -> DSN)."""
 # SPDX-License-Identifier: ISC
 
+import base64
 import glob
 import os
+import pwd
 import re
 import smtplib
 import socket
@@ -36,6 +38,7 @@ class Sink:
         self.commands = []
         self.messages = []	# (mail line, [rcpt lines], data bytes)
         self.tries = {}
+        self.auth = []
         self.lock = threading.Lock()
         self.stop = False
         self.th = threading.Thread(target=self.run, daemon=True)
@@ -100,6 +103,10 @@ class Sink:
                     self.messages.append((mail, rcpts, data))
                     n = len(self.messages)
                 say(self.dot_reply(n))
+            elif verb == "AUTH":
+                with self.lock:
+                    self.auth.append(cmd)
+                say("235 2.7.0 ok")
             elif verb == "RSET":
                 mail, rcpts = None, []
                 say("250 ok")
@@ -278,7 +285,7 @@ class TlsSink(Sink):
         with self.lock:
             self.tls_sessions += 1
         # the rest of the session, over TLS, without a new greeting
-        self.ehlo = ("SIZE 1000000", "8BITMIME", "DSN")
+        self.ehlo = ("SIZE 1000000", "8BITMIME", "DSN", "AUTH PLAIN LOGIN")
         orig = tc.sendall
         first = [True]
 
@@ -320,3 +327,51 @@ def test_relay_require_tls_without_starttls(instance, sink):
     inst.wait_log(r"event=deferred rcpt=<bob@remote.test> status=4\.7\.0")
     assert sink.messages == []
     assert "MAIL" not in " ".join(sink.commands)
+
+
+def auth_file(inst, mode=0o600, text="relayuser s3cret pass\n"):
+    path = os.path.join(inst.inst, "relay-auth")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    os.chown(path, pwd.getpwnam("lb-queue").pw_uid, -1)
+    return path
+
+
+def test_relay_auth_plain_over_tls(instance):
+    instance.edit_conf("queued.retry_min = 300ms")
+    sink = TlsSink(conf_value(instance, "cert"), conf_value(instance, "key"))
+    try:
+        inst = relay_instance(instance, sink, "queued.relay_auth_file = %s"
+                              % auth_file(instance))
+        submit(inst, ["bob@remote.test"])
+        inst.wait_log(r"event=delivered rcpt=<bob@remote.test> relay=smtp")
+        [cmd] = sink.auth
+        assert cmd.startswith("AUTH PLAIN ")
+        assert base64.b64decode(cmd[11:]) == b"\0relayuser\0s3cret pass"
+        assert sink.commands.index(cmd) > sink.commands.index("STARTTLS")
+        assert len(sink.messages) == 1
+    finally:
+        sink.close()
+
+
+def test_relay_auth_never_in_clear(instance):
+    sink = Sink(ehlo=("AUTH PLAIN LOGIN", "8BITMIME"))
+    try:
+        inst = relay_instance(instance, sink, "queued.relay_auth_file = %s"
+                              % auth_file(instance))
+        submit(inst, ["bob@remote.test"])
+        inst.wait_log(r"event=deferred rcpt=<bob@remote.test> "
+                      r"status=4\.7\.0")
+        assert sink.auth == [] and sink.messages == []
+    finally:
+        sink.close()
+
+
+def test_relay_auth_file_mode_refused(instance, sink):
+    path = auth_file(instance, mode=0o644)
+    instance.edit_conf("queued.relay_host = 127.0.0.1:%d\n"
+                       "queued.relay_auth_file = %s" % (sink.port, path))
+    instance.start(wait=False)
+    instance.wait_log(r"queued: queued.relay_auth_file: must be owned by "
+                      r"the queue user and mode 0600 or less")
