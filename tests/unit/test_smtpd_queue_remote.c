@@ -18,6 +18,7 @@
 
 #include "common/envelope.h"
 #include "smtpd/queue_remote.h"
+#include "smtpd/queue_route.h"
 
 static void
 test_ehlo_parse(void **state)
@@ -86,6 +87,62 @@ test_params(void **state)
 	    "ORCPT=rfc822;a@x.test");
 	queue_remote_rcpt_params(&t, &x, 1, out, sizeof(out));
 	assert_string_equal(out, " NOTIFY=NEVER");
+}
+
+static void
+test_relay_parse(void **state)
+{
+	char h[64];
+	uint16_t p;
+
+	(void)state;
+	assert_int_equal(queue_route_relay_parse("smtp.example:587", h,
+	    sizeof(h), &p), 0);
+	assert_string_equal(h, "smtp.example");
+	assert_int_equal(p, 587);
+	assert_int_equal(queue_route_relay_parse("[smtp.example]", h,
+	    sizeof(h), &p), 0);
+	assert_string_equal(h, "smtp.example");
+	assert_int_equal(p, 25);
+	assert_int_equal(queue_route_relay_parse("[::1]:2525", h, sizeof(h),
+	    &p), 0);
+	assert_string_equal(h, "::1");
+	assert_int_equal(p, 2525);
+	assert_int_equal(queue_route_relay_parse("host", h, sizeof(h), &p), 0);
+	assert_int_equal(p, 25);
+	assert_int_equal(queue_route_relay_parse("::1:25", h, sizeof(h), &p),
+	    -1);
+	assert_int_equal(queue_route_relay_parse("h:0", h, sizeof(h), &p), -1);
+	assert_int_equal(queue_route_relay_parse("h:65536", h, sizeof(h), &p),
+	    -1);
+	assert_int_equal(queue_route_relay_parse("h:", h, sizeof(h), &p), -1);
+	assert_int_equal(queue_route_relay_parse(":25", h, sizeof(h), &p), -1);
+	assert_int_equal(queue_route_relay_parse("[h]x", h, sizeof(h), &p),
+	    -1);
+	assert_int_equal(queue_route_relay_parse("[h", h, sizeof(h), &p), -1);
+}
+
+static void
+test_auth_parse(void **state)
+{
+	char u[16], pw[16];
+
+	(void)state;
+	assert_int_equal(queue_route_auth_parse("me pass word\r\n", u,
+	    sizeof(u), pw, sizeof(pw)), 0);
+	assert_string_equal(u, "me");
+	assert_string_equal(pw, "pass word");
+	assert_int_equal(queue_route_auth_parse("me\tx", u, sizeof(u), pw,
+	    sizeof(pw)), 0);
+	assert_string_equal(pw, "x");
+	assert_int_equal(queue_route_auth_parse("me\n", u, sizeof(u), pw,
+	    sizeof(pw)), -1);
+	assert_int_equal(queue_route_auth_parse("me ", u, sizeof(u), pw,
+	    sizeof(pw)), -1);
+	assert_int_equal(queue_route_auth_parse(" x", u, sizeof(u), pw,
+	    sizeof(pw)), -1);
+	assert_int_equal(queue_route_auth_parse("u 0123456789abcdefg", u,
+	    sizeof(u), pw, sizeof(pw)), -1);
 }
 
 /* ---- a scripted SMTP server on 127.0.0.1, in a thread ---- */
@@ -383,6 +440,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ehlo_parse),
 		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_relay_parse),
+		cmocka_unit_test(test_auth_parse),
 		cmocka_unit_test(test_txn_fallback_and_results),
 		cmocka_unit_test(test_txn_greeting_refused),
 		cmocka_unit_test(test_txn_helo_8bit),
