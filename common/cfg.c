@@ -218,6 +218,8 @@ static const struct cfg_key cfg_keys[] = {
 	    0, cfg_relay_tls, "may" },
 	{ CFG_S_QUEUED, "relay_auth_file", CFG_T_PATH,
 	    G(queued.relay_auth_file), 0, 0, 0, NULL, NULL },
+	{ CFG_S_QUEUED, "remote_sessions", CFG_T_UINT,
+	    G(queued.remote_sessions), 0, 1, 1000, NULL, "50" },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

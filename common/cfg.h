@@ -129,6 +129,7 @@ struct cfg {
 		char *relay_host;		/* smarthost "HOST:PORT", NULL */
 		char *relay_tls;		/* none | may | require, may */
 		char *relay_auth_file;		/* "user password", 0600 */
+		unsigned remote_sessions;	/* SMTP sessions at once, 50 */
 	} queued;
 
 	struct {

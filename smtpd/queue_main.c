@@ -96,6 +96,7 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.relay_host = cfg->queued.relay_host;
 	o.relay_tls = cfg->queued.relay_tls;
 	o.relay_auth_file = cfg->queued.relay_auth_file;
+	o.remote_sessions = cfg->queued.remote_sessions;
 	s = queue_sched_new(q->loop, &q->sp, status_fd, authd, &o);
 	free(path);
 	return s;

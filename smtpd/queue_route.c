@@ -216,13 +216,35 @@ queue_route_wanted(const struct queue_att *a)
 	return a->kind == IPC_RESOLVE_REMOTE && !a->forward && !a->rdone;
 }
 
+static void queue_route_done(void *arg, struct queue_remote_txn *t);
+
+/* Start the waiting transactions while sessions are free. */
+static void
+queue_route_next(struct queue_sched *qs)
+{
+	struct queue_msg *m;
+
+	while (!qs->stopping && qs->remote_active < qs->o.remote_sessions &&
+	    (m = qs->rwait_head) != NULL) {
+		qs->rwait_head = m->rwnext;
+		m->rwnext = NULL;
+		m->rwaiting = 0;
+		qs->remote_active++;
+		m->remote = queue_remote_start(qs->loop, &qs->remotes,
+		    &m->rtxn, queue_route_done, m);
+	}
+}
+
 static void
 queue_route_done(void *arg, struct queue_remote_txn *t)
 {
 	struct queue_msg *m = arg;
+	struct queue_sched *qs = m->qs;
 	size_t i;
 
 	m->remote = NULL;	/* it says QUIT and frees itself */
+	BUG_ON(qs->remote_active == 0);
+	qs->remote_active--;
 	for (i = 0; i < m->n_r; i++) {
 		struct queue_att *a = &m->att[m->ratt[i]];
 
@@ -234,7 +256,8 @@ queue_route_done(void *arg, struct queue_remote_txn *t)
 	    t->data_sent ? "yes" : "no", t->tls_done ? "yes" : "no");
 	queue_route_fini(m);
 	m->st = QM_RESOLVING;
-	queue_msg_plan(m);
+	queue_msg_plan(m);	/* m may be gone after this */
+	queue_route_next(qs);
 }
 
 int
@@ -311,8 +334,18 @@ queue_route_start(struct queue_msg *m)
 	t->timeout_s = qs->o.remote_timeout_s;
 	t->replies = m->rreplies;
 	m->st = QM_REMOTE;
-	/* XXX: no limit on SMTP sessions at once and no reuse of a
-	 * connection for the next message yet */
+	/* XXX: no reuse of a connection for the next message yet, and no
+	 * per-destination limit (one relay: remote_sessions is it) */
+	if (qs->remote_active >= qs->o.remote_sessions) {
+		struct queue_msg **pp = &qs->rwait_head;
+
+		while (*pp != NULL)
+			pp = &(*pp)->rwnext;
+		*pp = m;
+		m->rwaiting = 1;
+		return 1;
+	}
+	qs->remote_active++;
 	m->remote = queue_remote_start(qs->loop, &qs->remotes, t,
 	    queue_route_done, m);
 	return 1;
@@ -321,8 +354,23 @@ queue_route_start(struct queue_msg *m)
 void
 queue_route_fini(struct queue_msg *m)
 {
+	struct queue_sched *qs = m->qs;
 	size_t i;
 
+	if (m->rwaiting) {
+		struct queue_msg **pp = &qs->rwait_head;
+
+		while (*pp != NULL && *pp != m)
+			pp = &(*pp)->rwnext;
+		if (*pp == m)
+			*pp = m->rwnext;
+		m->rwnext = NULL;
+		m->rwaiting = 0;
+	}
+	if (m->remote != NULL) {
+		BUG_ON(qs->remote_active == 0);
+		qs->remote_active--;
+	}
 	queue_remote_cancel(&m->remote);
 	for (i = 0; i < m->n_r; i++) {
 		free(m->rrcpts[i]);

@@ -563,6 +563,8 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
 		qs->o.sessions = 1;
 	if (qs->o.lmtp_timeout_s <= 0)
 		qs->o.lmtp_timeout_s = 300;
+	if (qs->o.remote_sessions == 0)
+		qs->o.remote_sessions = 50;
 	if (qs->o.remote_timeout_s <= 0)
 		qs->o.remote_timeout_s = 300;
 	qs->o.relay_host = NULL;	/* resolved below, not kept */

@@ -20,6 +20,7 @@ struct queue_sched_opts {
 	const char *relay_host;		/* smarthost "HOST:PORT" or NULL */
 	const char *relay_tls;		/* "none", "may" (NULL), "require" */
 	const char *relay_auth_file;	/* "user password", or NULL */
+	unsigned remote_sessions;	/* SMTP connections at once (>= 1) */
 	double remote_timeout_s;	/* idle per SMTP step (RFC 5321
 					 * 4.5.3.2: 5 minutes and more) */
 };

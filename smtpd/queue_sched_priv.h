@@ -71,6 +71,8 @@ struct queue_msg {
 	struct lmtp_reply *rreplies;
 	size_t n_r;
 	char *envid;
+	struct queue_msg *rwnext;	/* waiting for an SMTP session */
+	int rwaiting;
 };
 
 #define QUEUE_RELAY_ADDRS_MAX 8
@@ -86,6 +88,8 @@ struct queue_sched {
 	unsigned active;		/* LMTP sessions running */
 	struct queue_lmtp_set lmtps;	/* and those saying QUIT */
 	struct queue_remote_set remotes;	/* SMTP sessions */
+	unsigned remote_active;		/* SMTP transactions running */
+	struct queue_msg *rwait_head;	/* messages waiting for one */
 	struct sockaddr_storage relay_addr[QUEUE_RELAY_ADDRS_MAX];
 	socklen_t relay_len[QUEUE_RELAY_ADDRS_MAX];
 	size_t n_relay;			/* 0: no smarthost */

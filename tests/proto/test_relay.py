@@ -39,6 +39,8 @@ class Sink:
         self.messages = []	# (mail line, [rcpt lines], data bytes)
         self.tries = {}
         self.auth = []
+        self.active = self.max_active = 0
+        self.in_txn = self.max_txn = 0
         self.lock = threading.Lock()
         self.stop = False
         self.th = threading.Thread(target=self.run, daemon=True)
@@ -56,8 +58,18 @@ class Sink:
                 return
             with self.lock:
                 self.connections += 1
-            threading.Thread(target=self.serve, args=(c,),
+            threading.Thread(target=self.serve_counted, args=(c,),
                              daemon=True).start()
+
+    def serve_counted(self, c):
+        with self.lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            self.serve(c)
+        finally:
+            with self.lock:
+                self.active -= 1
 
     def serve(self, c):
         f = c.makefile("rb")
@@ -82,6 +94,9 @@ class Sink:
                 say("250 " + lines[-1])
             elif verb == "MAIL":
                 mail, rcpts = cmd, []
+                with self.lock:
+                    self.in_txn += 1
+                    self.max_txn = max(self.max_txn, self.in_txn)
                 say("250 2.1.0 ok")
             elif verb == "RCPT":
                 addr = re.search(r"<([^>]*)>", cmd).group(1)
@@ -102,7 +117,10 @@ class Sink:
                 with self.lock:
                     self.messages.append((mail, rcpts, data))
                     n = len(self.messages)
-                say(self.dot_reply(n))
+                r = self.dot_reply(n)
+                with self.lock:
+                    self.in_txn -= 1
+                say(r)
             elif verb == "AUTH":
                 with self.lock:
                     self.auth.append(cmd)
@@ -375,3 +393,22 @@ def test_relay_auth_file_mode_refused(instance, sink):
     instance.start(wait=False)
     instance.wait_log(r"queued: queued.relay_auth_file: must be owned by "
                       r"the queue user and mode 0600 or less")
+
+
+def test_relay_remote_sessions_limit(instance):
+    # a slow relay: every message waits for the one session
+    sink = Sink(dot_reply=lambda n: (time.sleep(0.5), "250 2.0.0 ok")[1])
+    try:
+        inst = relay_instance(instance, sink, "queued.remote_sessions = 1")
+        for i in range(3):
+            submit(inst, ["bob%d@remote.test" % i])
+        for i in range(3):
+            inst.wait_log(r"event=delivered rcpt=<bob%d@remote.test> "
+                          r"relay=smtp" % i)
+        assert len(sink.messages) == 3
+        # remote_sessions counts transactions: a session saying QUIT
+        # after its message may overlap the next one's connect
+        assert sink.max_txn == 1
+        assert sink.connections == 3
+    finally:
+        sink.close()
