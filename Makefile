@@ -41,7 +41,8 @@ CPPFLAGS += -I. -D_GNU_SOURCE -DLB_LIBEXECDIR='"$(LIBEXECDIR)"' \
 	-DLB_SYSCONFDIR='"$(SYSCONFDIR)"'
 CFLAGS  += -std=c11 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(PKG_CFLAGS) -pthread
 LDFLAGS += $(SANFLAGS) $(HARDEN_LD) -pthread
-LDLIBS  := $(PKG_LIBS) $(EV_LIBS) -lz -lm
+# -lcares: letterbox-queued's resolver (smtpd/queue_dns.c).
+LDLIBS  := $(PKG_LIBS) $(EV_LIBS) -lcares -lz -lm
 
 PROGRAMS := letterboxd:master letterbox-authd:authd letterbox:cli \
 	letterbox-smtpd:smtpd letterbox-queued:queued \

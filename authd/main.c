@@ -39,6 +39,15 @@ authd_user_get(void *arg, const char *address, struct userdb_user *out)
 }
 
 static int
+authd_apop_get(void *arg, const char *address, char *out, size_t outsz,
+    size_t *n_out)
+{
+	struct authd *a = arg;
+
+	return userdb_apop_get(a->db, address, out, outsz, n_out);
+}
+
+static int
 authd_resolve(void *arg, const char *address, char delim,
     struct userdb_resolution *out)
 {
@@ -134,7 +143,8 @@ int
 main(int argc, char **argv)
 {
 	static struct authd a;
-	struct authd_backend be = { authd_user_get, authd_resolve, &a };
+	struct authd_backend be = { authd_user_get, authd_resolve, &a,
+	    authd_apop_get };
 	struct authd_params p;
 	struct verifier *v;
 	ev_signal sig_term, sig_int, sig_hup;

@@ -87,7 +87,7 @@ authd_req_wipe(struct authd_req *r)
 }
 
 /* Unlink and free r; the caller has replied or the client is gone. */
-static void
+void
 authd_req_free(struct authd_req *r)
 {
 	struct authd_client *cl = r->cl;
@@ -121,7 +121,7 @@ authd_log_fail(struct authd_req *r, const char *reason, uint32_t failures)
 	    reason, failures, r->delay_ms);
 }
 
-static void
+void
 authd_check_done(void *arg, int ok)
 {
 	struct authd_req *r = arg;
@@ -197,7 +197,46 @@ done:
 static void
 authd_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	authd_check_start(w->data);
+	struct authd_req *r = w->data;
+
+	r->start(r);
+}
+
+int
+authd_req_enqueue(struct authd_client *cl, struct authd_req *r)
+{
+	struct authd_server *srv = cl->srv;
+	uint32_t failures;
+
+	r->cl = cl;
+	r->next = cl->reqs;
+	if (cl->reqs != NULL)
+		cl->reqs->prev = r;
+	cl->reqs = r;
+	cl->inflight++;
+	srv->inflight++;
+	ev_timer_init(&r->delay, authd_delay_cb, 0., 0.);
+	r->delay.data = r;
+	if (cl->inflight > AUTHD_CLIENT_INFLIGHT) {
+		authd_reply_text(cl, IPC_AUTH_TEMPFAIL, r->reqid,
+		    "too many requests in flight");
+		authd_req_free(r);
+		return 0;
+	}
+	/* SECURITY: a throttled request waits on a timer, correct password
+	 * or not, so that guessing gains nothing from parallel tries. */
+	r->delay_ms = throttle_check(srv->th, &srv->p.throttle,
+	    span_cstr(r->ip), span_cstr(r->name), authd_now_ms(srv),
+	    &failures);
+	if (r->delay_ms == 0) {
+		r->start(r);
+		return 0;
+	}
+	log_debug("conn=%s event=auth-delay failures=%u delay_ms=%u", cl->id,
+	    failures, r->delay_ms);
+	ev_timer_set(&r->delay, r->delay_ms / 1000., 0.);
+	ev_timer_start(srv->loop, &r->delay);
+	return 0;
 }
 
 /*
@@ -208,11 +247,9 @@ static int
 authd_handle_check(struct authd_client *cl, uint64_t reqid,
     struct span payload)
 {
-	struct authd_server *srv = cl->srv;
 	struct ipc_reader rd;
 	struct span user, pw;
 	struct authd_req *r;
-	uint32_t failures;
 
 	r = xcalloc(1, sizeof(*r));
 	ipc_reader_init(&rd, payload);
@@ -242,35 +279,8 @@ authd_handle_check(struct authd_client *cl, uint64_t reqid,
 	r->pw[pw.n] = '\0';
 	r->pwlen = pw.n;
 	r->reqid = reqid;
-	r->cl = cl;
-	r->next = cl->reqs;
-	if (cl->reqs != NULL)
-		cl->reqs->prev = r;
-	cl->reqs = r;
-	cl->inflight++;
-	srv->inflight++;
-	ev_timer_init(&r->delay, authd_delay_cb, 0., 0.);
-	r->delay.data = r;
-	if (cl->inflight > AUTHD_CLIENT_INFLIGHT) {
-		authd_reply_text(cl, IPC_AUTH_TEMPFAIL, reqid,
-		    "too many requests in flight");
-		authd_req_free(r);
-		return 0;
-	}
-	/* SECURITY: a throttled request waits on a timer, correct password
-	 * or not, so that guessing gains nothing from parallel tries. */
-	r->delay_ms = throttle_check(srv->th, &srv->p.throttle,
-	    span_cstr(r->ip), span_cstr(r->name), authd_now_ms(srv),
-	    &failures);
-	if (r->delay_ms == 0) {
-		authd_check_start(r);
-		return 0;
-	}
-	log_debug("conn=%s event=auth-delay failures=%u delay_ms=%u", cl->id,
-	    failures, r->delay_ms);
-	ev_timer_set(&r->delay, r->delay_ms / 1000., 0.);
-	ev_timer_start(srv->loop, &r->delay);
-	return 0;
+	r->start = authd_check_start;
+	return authd_req_enqueue(cl, r);
 }
 
 /* A looked-up address: too long or with NUL is no address of ours. */
@@ -385,6 +395,8 @@ authd_on_msg(struct ipc_conn *c, const struct ipc_hdr *h, struct span payload,
 		rc = authd_sasl_step(cl, h->reqid, payload);
 	} else if (h->type == IPC_AUTH_SASL_ABORT) {
 		rc = authd_sasl_abort(cl, h->reqid, payload);
+	} else if (h->type == IPC_AUTH_APOP) {
+		rc = authd_handle_apop(cl, h->reqid, payload);
 	}
 	if (rc == 0)
 		return 0;

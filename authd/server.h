@@ -38,6 +38,10 @@ struct authd_backend {
 	int (*resolve)(void *arg, const char *address, char delim,
 	    struct userdb_resolution *out);
 	void *arg;
+	/* apop_get: the user's APOP secret (userdb_apop_get); NULL: none
+	 * has one.  Runs on the loop. */
+	int (*apop_get)(void *arg, const char *address, char *out,
+	    size_t outsz, size_t *n_out);
 };
 
 struct authd_server;

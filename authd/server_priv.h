@@ -30,8 +30,11 @@ struct authd_req {
 	char name[USERDB_ADDR_MAX];	/* as sent, for logs and throttling */
 	char service[AUTHD_SERVICE_MAX + 1];
 	char ip[AUTHD_IP_MAX + 1];
-	unsigned char *pw;		/* sodium_malloc, until submitted */
+	unsigned char *pw;		/* sodium_malloc, until submitted;
+					 * APOP: the timestamp */
 	size_t pwlen;
+	char digest[33];		/* APOP: the client's, lowercased */
+	void (*start)(struct authd_req *r);	/* after the delay */
 };
 
 struct authd_client {
@@ -70,6 +73,29 @@ void authd_reply_text(struct authd_client *cl, uint32_t type, uint64_t reqid,
     const char *text);
 void authd_reply_fail(struct authd_client *cl, uint64_t reqid,
     uint32_t reason, const char *text);
+
+/* authd_req_enqueue: r (reqid, name, ip, service, start filled) joins
+ * cl's requests; start(r) runs after the throttle delay (maybe at once).
+ * Always 0. */
+int authd_req_enqueue(struct authd_client *cl, struct authd_req *r);
+/* authd_req_free: unlink and free r (replied, or the client is gone). */
+void authd_req_free(struct authd_req *r);
+/* authd_check_done: answer r: OK if ok and r->found and not r->bogus
+ * (FAIL [disabled] for a disabled account), FAIL counted by the
+ * throttle otherwise; then free r. */
+void authd_check_done(void *arg, int ok);
+
+/* server_apop.c: IPC_AUTH_APOP; -1 if malformed. */
+int authd_handle_apop(struct authd_client *cl, uint64_t reqid,
+    struct span payload);
+/* authd_apop_digest: hex MD5(timestamp || secret) (RFC 1939 7), lower
+ * case, NUL-terminated; -1 if OpenSSL cannot (no MD5 in a FIPS setup). */
+int authd_apop_digest(struct span timestamp, const char *secret, size_t n,
+    char hex_out[33]);
+/* authd_apop_match: 1 if digest (32 lowercase hex) is that digest,
+ * compared in constant time; 0 if not; -1 as above. */
+int authd_apop_match(struct span timestamp, const char *secret, size_t n,
+    const char digest[33]);
 
 /* server_sasl.c: handlers return 0, or -1 if the request is malformed
  * (the caller then answers IPC_AUTH_ERROR and closes the client). */

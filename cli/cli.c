@@ -30,7 +30,8 @@ const struct cli_cmd cli_cmds[] = {
 	    "[--quota-messages N]\n"
 	    "user del ADDRESS\n"
 	    "user list [DOMAIN]\n"
-	    "user passwd ADDRESS [--password-stdin]" },
+	    "user passwd ADDRESS [--password-stdin]\n"
+	    "user apop ADDRESS [--password-stdin | --clear]" },
 	{ "alias", cmd_alias, NULL,
 	    "alias add ALIAS TARGET [TARGET...]\n"
 	    "alias del ALIAS [TARGET]\n"
@@ -47,6 +48,13 @@ const struct cli_cmd cli_cmds[] = {
 	    "dkim show DOMAIN [--selector S]\n"
 	    "dkim sign DOMAIN [--selector S] [--time T] < MESSAGE" },
 	{ "dns", cmd_dns, NULL, "dns DOMAIN" },
+	{ "queue", cmd_queue, NULL,
+	    "queue list\n"
+	    "queue show ID\n"
+	    "queue flush [ID]\n"
+	    "queue delete ID\n"
+	    "queue hold ID\n"
+	    "queue release ID" },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -109,6 +109,7 @@ int cmd_domain(const struct cfg *cfg, int argc, char **argv);
 int cmd_user(const struct cfg *cfg, int argc, char **argv);
 int cmd_alias(const struct cfg *cfg, int argc, char **argv);
 int cmd_quota(const struct cfg *cfg, int argc, char **argv);
+int cmd_queue(const struct cfg *cfg, int argc, char **argv);
 
 struct userdb;
 /* cli_ensure_postmaster: RFC 5321 4.5.1: every domain must take mail for

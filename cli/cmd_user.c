@@ -1,4 +1,4 @@
-/* letterbox user add|del|list|passwd: mailbox accounts and their passwords. */
+/* letterbox user add|del|list|passwd|apop: mailbox accounts, their passwords and APOP secrets. */
 /* SPDX-License-Identifier: ISC */
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +10,7 @@ struct cmd_user_args {
 	const char *pos[3];
 	int n;
 	int pw_stdin;
+	int clear;			/* apop --clear */
 	const char *quota, *quota_messages;
 };
 
@@ -114,6 +115,39 @@ cmd_user_passwd(const struct cfg *cfg, struct userdb *db,
 	return CLI_EX_OK;
 }
 
+/* SECURITY: the APOP secret is stored as typed (RFC 1939 7 needs it):
+ * plaintext-equivalent, so it is separate from the password and never
+ * set unless the admin asks. */
+static int
+cmd_user_apop(struct userdb *db, const struct cmd_user_args *a)
+{
+	struct userdb_user u;
+	struct secret_str pw;
+	const char *why = NULL;
+	char norm[USERDB_ADDR_MAX];
+	int rc;
+
+	if (userdb_user_get(db, a->pos[1], &u) != 1)
+		return cli_err("user %s does not exist",
+		    cmd_user_norm(a->pos[1], norm));
+	if (a->clear) {
+		if ((rc = userdb_apop_clear(db, a->pos[1], &why)) < 0)
+			return cli_err("%s", why);
+		printf(rc == 1 ? "cleared APOP secret of %s\n" :
+		    "%s had no APOP secret\n", u.address);
+		return CLI_EX_OK;
+	}
+	secret_str_init(&pw);
+	if (cli_read_password(a->pw_stdin, &pw) < 0)
+		return CLI_EX_ERR;
+	rc = userdb_apop_set(db, a->pos[1], pw.p, pw.len, &why);
+	secret_str_fini(&pw);
+	if (rc < 0)
+		return cli_err("%s", why);
+	printf("set APOP secret of %s\n", u.address);
+	return CLI_EX_OK;
+}
+
 static int
 cmd_user_run(const struct cfg *cfg, struct userdb *db,
     const struct cmd_user_args *a)
@@ -125,6 +159,8 @@ cmd_user_run(const struct cfg *cfg, struct userdb *db,
 		return cmd_user_add(cfg, db, a);
 	if (strcmp(a->pos[0], "passwd") == 0)
 		return cmd_user_passwd(cfg, db, a);
+	if (strcmp(a->pos[0], "apop") == 0)
+		return cmd_user_apop(db, a);
 	if (strcmp(a->pos[0], "del") == 0) {
 		if (userdb_user_del(db, a->pos[1], &why) < 0)
 			return cli_err("%s", why);
@@ -147,18 +183,23 @@ cmd_user_check(const struct cmd_user_args *a)
 {
 	const char *act = a->pos[0];
 	int is_add = strcmp(act, "add") == 0;
+	int is_apop = strcmp(act, "apop") == 0;
 
 	if (!is_add && strcmp(act, "del") != 0 && strcmp(act, "list") != 0 &&
-	    strcmp(act, "passwd") != 0)
+	    strcmp(act, "passwd") != 0 && !is_apop)
 		return cli_usage("user", "user: unknown action \"%s\"", act);
 	if (strcmp(act, "list") != 0 && a->n != 2)
 		return cli_usage("user", a->n < 2 ? "user %s: missing ADDRESS" :
 		    "user %s: too many arguments", act);
 	if (a->n > 2)
 		return cli_usage("user", "user %s: too many arguments", act);
-	if (a->pw_stdin && !is_add && strcmp(act, "passwd") != 0)
+	if (a->pw_stdin && !is_add && !is_apop && strcmp(act, "passwd") != 0)
 		return cli_usage("user", "user %s has no --password-stdin",
 		    act);
+	if (a->clear && !is_apop)
+		return cli_usage("user", "user %s has no --clear", act);
+	if (a->clear && a->pw_stdin)
+		return cli_usage("user", "user apop: --clear takes no secret");
 	if ((a->quota != NULL || a->quota_messages != NULL) && !is_add)
 		return cli_usage("user", "user %s has no quota options", act);
 	return CLI_EX_OK;
@@ -173,6 +214,7 @@ cmd_user(const struct cfg *cfg, int argc, char **argv)
 	int rc;
 	const struct cli_opt opts[] = {
 		{ "password-stdin", NULL, &a.pw_stdin },
+		{ "clear", NULL, &a.clear },
 		{ "quota", &a.quota, NULL },
 		{ "quota-messages", &a.quota_messages, NULL },
 		{ NULL, NULL, NULL },

@@ -23,6 +23,7 @@ enum cfg_sect {
 	CFG_S_QUEUED,
 	CFG_S_MDA,
 	CFG_S_POP3D,
+	CFG_S_IMAPD,
 	CFG_S_LISTEN,		/* labelled: listen KIND { } */
 	CFG_S_MAX,
 	CFG_S_SKIP = CFG_S_MAX,	/* inside a block already reported bad */
@@ -40,6 +41,7 @@ static const struct {
 	[CFG_S_QUEUED] = { "queued", 0 },
 	[CFG_S_MDA] = { "mda", 0 },
 	[CFG_S_POP3D] = { "pop3d", 0 },
+	[CFG_S_IMAPD] = { "imapd", 0 },
 	[CFG_S_LISTEN] = { "listen", 1 },
 };
 
@@ -210,6 +212,10 @@ static const struct cfg_key cfg_keys[] = {
 	    SEC, DAY, NULL, "1h" },
 	{ CFG_S_QUEUED, "lifetime", CFG_T_DUR_S, G(queued.lifetime_s), 0,
 	    SEC, 30 * DAY, NULL, "5d" },
+	/* RFC 3464 "delayed" DSN for mail still queued after this (the
+	 * customary 4 hours); 0 sends none */
+	{ CFG_S_QUEUED, "delay_warning", CFG_T_DUR_S,
+	    G(queued.delay_warning_s), 0, 0, 30 * DAY, NULL, "4h" },
 	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
 	    NULL, "yes" },
 	{ CFG_S_QUEUED, "relay_host", CFG_T_STR, G(queued.relay_host), 0, 0,
@@ -220,6 +226,10 @@ static const struct cfg_key cfg_keys[] = {
 	    G(queued.relay_auth_file), 0, 0, 0, NULL, NULL },
 	{ CFG_S_QUEUED, "remote_sessions", CFG_T_UINT,
 	    G(queued.remote_sessions), 0, 1, 1000, NULL, "50" },
+	{ CFG_S_QUEUED, "resolver", CFG_T_STR, G(queued.resolver), 0, 0, 0,
+	    NULL, NULL },
+	{ CFG_S_QUEUED, "resolver_timeout", CFG_T_DUR_MS,
+	    G(queued.resolver_timeout_ms), 0, 100, 60 * SEC, NULL, "5s" },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },
@@ -249,6 +259,21 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, "yes" },
 	{ CFG_S_POP3D, "login_delay", CFG_T_DUR_S, G(pop3d.login_delay_s), 0,
 	    0, DAY, NULL, "0s" },
+	{ CFG_S_POP3D, "apop", CFG_T_BOOL, G(pop3d.apop), 0, 0, 0, NULL,
+	    "no" },
+
+	{ CFG_S_IMAPD, "user", CFG_T_STR, G(imapd.d.user), 0, 0, 0, NULL,
+	    "lb-mail" },
+	{ CFG_S_IMAPD, "group", CFG_T_STR, G(imapd.d.group), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_IMAPD, "chroot", CFG_T_PATH, G(imapd.d.chroot), 0, 0, 0, NULL,
+	    NULL },
+	{ CFG_S_IMAPD, "workers", CFG_T_UINT, G(imapd.d.workers), 0, 1, 64,
+	    NULL, "1" },
+	{ CFG_S_IMAPD, "timeout", CFG_T_DUR_MS, G(imapd.timeout_ms), 0,
+	    30 * SEC, DAY, NULL, "30m" },
+	{ CFG_S_IMAPD, "plaintext_auth", CFG_T_BOOL, G(imapd.plaintext_auth),
+	    0, 0, 0, NULL, "no" },
 
 	{ CFG_S_LISTEN, "address", CFG_T_ADDR, L(addrs), CFG_MAX_ADDRS, 0, 0,
 	    NULL, NULL },
@@ -929,6 +954,8 @@ cfg_check(struct cfg_parser *ps)
 		c->mda.d.group = c->mda.d.user;
 	if (c->pop3d.d.group == NULL)
 		c->pop3d.d.group = c->pop3d.d.user;
+	if (c->imapd.d.group == NULL)
+		c->imapd.d.group = c->imapd.d.user;
 	cfg_check_order(ps, CFG_S_QUEUED, "retry_min", c->queued.retry_min_ms,
 	    "retry_max", c->queued.retry_max_ms);
 	if ((c->tls.cert == NULL) != (c->tls.key == NULL)) {

@@ -125,11 +125,15 @@ struct cfg {
 		unsigned retry_min_ms;		/* first retry after, 1m */
 		unsigned retry_max_ms;		/* retries at most this far apart, 1h */
 		unsigned lifetime_s;		/* then it bounces, 5d */
+		unsigned delay_warning_s;	/* delay DSN after, 4h; 0 off */
 		int deliver;			/* no: accept and hold, yes */
 		char *relay_host;		/* smarthost "HOST:PORT", NULL */
 		char *relay_tls;		/* none | may | require, may */
 		char *relay_auth_file;		/* "user password", 0600 */
 		unsigned remote_sessions;	/* SMTP sessions at once, 50 */
+		char *resolver;			/* "127.0.0.1:5353,[::1]:53";
+						 * NULL: /etc/resolv.conf */
+		unsigned resolver_timeout_ms;	/* per DNS try, 5s */
 	} queued;
 
 	struct {
@@ -146,7 +150,16 @@ struct cfg {
 		int leave_on_server;		/* DELE never expunges, no */
 		int mark_read;			/* RETR sets \Seen at QUIT, yes */
 		unsigned login_delay_s;		/* LOGIN-DELAY, 0: none */
+		int apop;			/* APOP and the greeting's
+						 * timestamp, no */
 	} pop3d;
+
+	struct {
+		struct cfg_daemon d;		/* user lb-mail, workers 1 */
+		unsigned timeout_ms;		/* idle, 30m (RFC 9051 5.4) */
+		int plaintext_auth;		/* LOGIN, AUTHENTICATE before
+						 * TLS */
+	} imapd;
 
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;

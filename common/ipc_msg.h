@@ -33,6 +33,11 @@ enum ipc_type {
 				 * str initial_response */
 	IPC_AUTH_SASL_STEP,	/* u64 sid, str response */
 	IPC_AUTH_SASL_ABORT,	/* u64 sid (no reply) */
+	IPC_AUTH_APOP,		/* str user, str timestamp (the greeting's
+				 * "<...>"), str digest (32 hex), str service,
+				 * str client_ip: is MD5(timestamp secret)
+				 * the digest (RFC 1939 7)?  Answered like
+				 * IPC_AUTH_CHECK: OK, FAIL or TEMPFAIL */
 
 	/* authd -> client */
 	IPC_AUTH_OK = 150,	/* str canonical address ("user@domain") */
@@ -56,6 +61,18 @@ enum ipc_type {
 	IPC_QUEUE_COMMITTED,	/* str id: on disk, fsynced, in the queue */
 	IPC_QUEUE_TEMPFAIL,	/* str text: answer 451 and keep nothing */
 	IPC_QUEUE_ERROR,	/* str text: the request was malformed */
+
+	/* letterbox queue -> queued (spool/admin.sock); docs/queue.md */
+	IPC_QADMIN_LIST = 300,	/* (empty) */
+	IPC_QADMIN_SHOW,	/* str id */
+	IPC_QADMIN_FLUSH,	/* str id ("": every message) */
+	IPC_QADMIN_DELETE,	/* str id */
+	IPC_QADMIN_HOLD,	/* str id */
+	IPC_QADMIN_RELEASE,	/* str id */
+
+	/* queued -> letterbox queue */
+	IPC_QADMIN_OK = 350,	/* str text to print */
+	IPC_QADMIN_ERR,		/* str text: what went wrong */
 };
 
 enum ipc_auth_fail {

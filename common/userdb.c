@@ -23,6 +23,9 @@
  *   users:   key address, value a user record (below).
  *   aliases: MDB_DUPSORT; key alias address or "@domain" (catch-all),
  *            one value per target address.
+ *   apop:    key address, value the user's APOP secret (userdb_apop.c);
+ *            deleted with the user.  A database made before APOP has
+ *            none: a read-only open then sees no secrets.
  * Keys and values hold no NUL terminator.
  *
  * MDB_NOTLS: a read transaction is tied to its MDB_txn, not to the
@@ -265,6 +268,16 @@ userdb_open_dbis(struct userdb *db, const char *path, const char **why)
 			    path);
 		return userdb_fail(why, "%s: %s", path, mdb_strerror(rc));
 	}
+	/* XXX: a read-only handle (authd) on a database made before APOP
+	 * existed sees no secrets until it is reopened, even after the CLI
+	 * has created the table (docs/pop3d.md, known limits). */
+	rc = mdb_dbi_open(txn, "apop", c, &db->apop);
+	if (rc == 0)
+		db->has_apop = 1;
+	else if (rc != MDB_NOTFOUND || !db->rdonly) {
+		mdb_txn_abort(txn);
+		return userdb_fail(why, "%s: %s", path, mdb_strerror(rc));
+	}
 	return userdb_commit(txn, why);
 }
 
@@ -425,6 +438,23 @@ userdb_del_keys(MDB_txn *txn, MDB_dbi dbi, char **keys, size_t n)
 	return 0;
 }
 
+/* The APOP secrets of dom's users go with them. */
+static int
+userdb_apop_del_domain(MDB_txn *txn, struct userdb *db, const char *dom)
+{
+	char **keys = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!db->has_apop)
+		return 0;
+	if ((rc = userdb_keys_in(txn, db->apop, dom, &keys, &n)) != 0)
+		return rc;
+	rc = userdb_del_keys(txn, db->apop, keys, n);
+	userdb_keys_free(keys, n);
+	return rc;
+}
+
 int
 userdb_domain_del(struct userdb *db, const char *domain, int force,
     const char **why)
@@ -452,7 +482,8 @@ userdb_domain_del(struct userdb *db, const char *domain, int force,
 		    nu, nu == 1 ? "" : "s", na, na == 1 ? "" : "es");
 	}
 	if ((rc = userdb_del_keys(txn, db->users, users, nu)) != 0 ||
-	    (rc = userdb_del_keys(txn, db->aliases, aliases, na)) != 0)
+	    (rc = userdb_del_keys(txn, db->aliases, aliases, na)) != 0 ||
+	    (rc = userdb_apop_del_domain(txn, db, d)) != 0)
 		goto fail;
 	k = userdb_val(d);
 	if ((rc = mdb_del(txn, db->domains, &k, NULL)) != 0)
@@ -675,6 +706,10 @@ userdb_user_del(struct userdb *db, const char *address, const char **why)
 		return userdb_fail(why, "user %s does not exist", a);
 	}
 	if (rc != 0)
+		return userdb_abort_rc(txn, rc, why);
+	/* SECURITY: a user added again later must not inherit the secret */
+	if (db->has_apop && (rc = mdb_del(txn, db->apop, &k, NULL)) != 0 &&
+	    rc != MDB_NOTFOUND)
 		return userdb_abort_rc(txn, rc, why);
 	return userdb_commit(txn, why);
 }

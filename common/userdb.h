@@ -89,6 +89,28 @@ typedef int (*userdb_user_fn)(const struct userdb_user *u, void *arg);
 int userdb_user_list(struct userdb *db, const char *domain,
     userdb_user_fn fn, void *arg);
 
+/*
+ * APOP secrets (RFC 1939 7), one per user, kept apart from the user
+ * record.  SECURITY: a secret is stored as given: it is
+ * plaintext-equivalent (whoever reads users.lmdb can log in with APOP as
+ * that user), which is why it is optional and separate from the
+ * password, whose Argon2id hash cannot answer APOP.  A secret is 1 to
+ * USERDB_APOP_MAX bytes with no NUL, CR or LF.
+ *
+ * set: the user must exist; replaces any secret.  clear: 1 if there was
+ * one, 0 if not (the user must exist), -1 error.  get: 1 found (secret
+ * in out[0 .. *n_out), not NUL-terminated; outsz >= USERDB_APOP_MAX),
+ * 0 none, -1 error.  Deleting a user or a domain deletes its secrets.
+ */
+#define USERDB_APOP_MAX 255
+int userdb_apop_set(struct userdb *db, const char *address,
+    const char *secret, size_t n, const char **why)
+    __attribute__((warn_unused_result));
+int userdb_apop_clear(struct userdb *db, const char *address,
+    const char **why);
+int userdb_apop_get(struct userdb *db, const char *address, char *out,
+    size_t outsz, size_t *n_out);
+
 /* Aliases: one alias to many targets.  alias "@domain" is a catch-all;
  * a target is a full address (local user, another alias or elsewhere). */
 int userdb_alias_add(struct userdb *db, const char *alias, const char *target,

@@ -10,6 +10,8 @@
 struct userdb {
 	MDB_env *env;
 	MDB_dbi domains, users, aliases;
+	MDB_dbi apop;			/* userdb_apop.c; valid if has_apop */
+	int has_apop;
 	int rdonly;
 };
 

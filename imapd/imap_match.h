@@ -23,12 +23,21 @@
  * Text keys (RFC 9051 6.4.4): substring match, case-insensitive on the
  * decoded text: RFC 2047 encoded words in headers, base64 and
  * quoted-printable bodies of text parts, charsets converted to UTF-8
- * (common/rfc2047.h knows which), case folded for ASCII and Latin-1 /
- * UTF-8 letters as far as the implementation says in imap_match.c.
+ * (common/rfc2047.h knows which), case folded for ASCII, Latin-1,
+ * Latin Extended-A, Greek and Cyrillic letters (the table is in
+ * imap_match_text.c).  Header text is unfolded and its white space runs
+ * count as one space.  FROM/TO/CC/BCC search "Name <local@domain>, ...".
+ * HEADER of Subject, Date, Message-ID and In-Reply-To is answered from
+ * the blob; HEADER of any other field, BODY and TEXT read the file in
+ * 16 KiB chunks through a sliding window (memory does not grow with the
+ * message).  A message without a usable blob has its header and MIME
+ * structure parsed from the file on first need, so results are the
+ * same.  docs/imapd.md "SEARCH, SORT and THREAD" has the details.
  */
 
-/* imap_match_read_fn: read up to len bytes at off of the message; the
- * number read (0 at end), or -1. */
+/* imap_match_read_fn: read up to len bytes at off of the message (the
+ * RFC 5322 message, offsets as in the msgcache blob); the number read
+ * (0 at end), or -1. */
 typedef ssize_t (*imap_match_read_fn)(void *arg, uint64_t off, void *buf,
     size_t len);
 
@@ -64,6 +73,16 @@ int imap_match(const struct imap_match_ctx *c, const struct imap_match_msg *msg)
 /* imap_match_needs_file: 1 if any key may need the message file even
  * with a cache blob (BODY, TEXT, HEADER). */
 int imap_match_needs_file(const struct imap_search *s);
+
+/*
+ * Object ids (RFC 8474): EMAILID is "M" and THREADID "T" followed by
+ * the 64-bit id as 16 lowercase hex digits ("M00000000000004d2").
+ * imap_objectid_fmt writes that form (NUL-terminated) and returns its
+ * length; FETCH renders ids with it so that SEARCH EMAILID matches.
+ */
+#define IMAP_OBJECTID_LEN 17
+size_t imap_objectid_fmt(char out[IMAP_OBJECTID_LEN + 1], char kind,
+    uint64_t id);
 
 /* ---- SORT (RFC 5256, RFC 5957) ---- */
 
@@ -107,6 +126,11 @@ int imap_sort(const struct imap_sort_crit *crit,
 enum imap_thread_alg {
 	IMAP_THREAD_ORDEREDSUBJECT = 0, IMAP_THREAD_REFERENCES,
 };
+
+/* imap_thread_alg_parse: the thread-alg atom (any case); 0, or -1 for
+ * an algorithm we do not have (RFC 5256: answer BAD). */
+int imap_thread_alg_parse(const struct imap_arg *a,
+    enum imap_thread_alg *out) __attribute__((warn_unused_result));
 
 /* imap_thread: thread msgs[0..n) and append the thread-list response
  * data ("(2)(3 6 (4 23)(44 7 96))") to out, with sequence numbers or

@@ -91,10 +91,18 @@ int imap_header_filter(struct span header, struct imap_args fields,
     int not_, struct buf *out) __attribute__((warn_unused_result));
 
 /* A streaming decoder for BINARY: feed the body in pieces of any size. */
+#define IMAP_CTE_WS_MAX 64	/* QP: trailing white space held back */
 struct imap_cte_dec {
 	enum imap_cte cte;
-	unsigned char pend[4];	/* bytes carried between pieces */
+	unsigned char pend[4];	/* base64: sextets of a quantum; QP: an
+				 * escape "=", "=X" or "=\r" */
 	size_t n_pend;
+	unsigned char ws[IMAP_CTE_WS_MAX];	/* QP: white space that is
+				 * dropped if the line ends here (RFC 2045
+				 * 6.7 (3)) */
+	size_t n_ws;
+	int cr;			/* QP: a CR waits for its LF */
+	int b64_end;		/* base64: "=" seen, quantum closed */
 	uint64_t n_out;		/* bytes produced so far */
 	int has_nul;		/* a NUL was produced: send as literal8 */
 };

@@ -54,6 +54,12 @@ section_pop3d(const struct cfg *cfg)
 	return &cfg->pop3d.d;
 }
 
+static const struct cfg_daemon *
+section_imapd(const struct cfg *cfg)
+{
+	return &cfg->imapd.d;
+}
+
 /*
  * SECURITY: the process topology, reviewable at a glance.  Each row is a
  * daemon letterboxd starts: which listeners it gets, which unix socket it
@@ -94,6 +100,15 @@ const struct master_daemon master_daemons[] = {
 		.section = section_pop3d, .serves = NULL,
 		.asks = { "authd", NULL },
 		.kinds = { CFG_LISTEN_POP3, CFG_LISTEN_POP3S,
+		    CFG_LISTEN_KIND_MAX },
+		.multi = 1, .restart_on_reload = 1,
+	},
+	{
+		/* lb-mail like the MDA: it reads and changes Maildirs */
+		.name = "imapd", .program = "letterbox-imapd",
+		.section = section_imapd, .serves = NULL,
+		.asks = { "authd", NULL },
+		.kinds = { CFG_LISTEN_IMAP, CFG_LISTEN_IMAPS,
 		    CFG_LISTEN_KIND_MAX },
 		.multi = 1, .restart_on_reload = 1,
 	},

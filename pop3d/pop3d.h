@@ -9,6 +9,7 @@
 
 #include <ev.h>
 
+#include "common/authsess.h"
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/net.h"
@@ -19,6 +20,12 @@ struct cio;
 struct ipcc;
 struct tlsw;
 struct mailidx;
+
+/* The APOP timestamp: "<pid.random.time@" hostname ">" */
+#define POP3_APOP_TS_MAX 320
+
+/* Decoded SASL bytes per client line or challenge. */
+#define POP3_SASL_MAX 1536
 
 /* The process: one per pop3d worker. */
 struct pop3d {
@@ -31,8 +38,7 @@ struct pop3d {
 	unsigned n_sessions;
 	struct pop3_sess *sessions;	/* every open session */
 	int stopping;
-	char mechs[128];		/* SASL mechanisms from authd, or "" */
-	int mechs_asked;
+	struct authsess_mechs mechs;	/* SASL mechanisms from authd */
 };
 
 enum pop3_state {
@@ -44,7 +50,7 @@ enum pop3_state {
 
 enum pop3_wait {
 	POP3_W_NONE = 0,
-	POP3_W_PASS,		/* IPC_AUTH_CHECK of USER/PASS */
+	POP3_W_PASS,		/* IPC_AUTH_CHECK of USER/PASS, or APOP */
 	POP3_W_SASL,		/* a SASL step */
 	POP3_W_RETR,		/* streaming a message: waiting to drain */
 };
@@ -82,11 +88,11 @@ struct pop3_sess {
 	ev_tstamp started;
 	char user_arg[POP3_ARG_MAX + 1];/* USER's name, "" if none */
 	char user[320];			/* authenticated address */
+	char apop_ts[POP3_APOP_TS_MAX];	/* the greeting's, "" if none */
 
 	enum pop3_wait wait;
 	uint64_t wait_reqid;
-	uint64_t sasl_sid;
-	char sasl_mech[24];
+	struct authsess auth;		/* authd: PASS, AUTH */
 
 	struct pop3_drop drop;
 	int have_drop;
@@ -129,6 +135,10 @@ void pop3_cmd_capa(struct pop3_sess *s, const struct pop3_cmd *c);
 void pop3_auth_line(struct pop3_sess *s, struct span line);
 void pop3_auth_abort(struct pop3_sess *s);
 void pop3_auth_fetch_mechs(struct pop3d *d);
+/* pop3_apop_timestamp: "<pid.rnd.now@hostname>" (RFC 1939 7) into out;
+ * -1 if longer than outsz. */
+int pop3_apop_timestamp(char *out, size_t outsz, long pid, uint64_t rnd,
+    long long now, const char *hostname);
 
 /* sess_trans.c: STAT LIST RETR DELE NOOP RSET TOP UIDL QUIT */
 void pop3_cmd_stat(struct pop3_sess *s, const struct pop3_cmd *c);

@@ -4,35 +4,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <sodium.h>
-
+#include "common/authsess.h"
 #include "common/cio.h"
-#include "common/ipc.h"
-#include "common/ipc_msg.h"
-#include "common/ipcc.h"
 #include "common/log.h"
 #include "common/tlsw.h"
 #include "common/userdb.h"
 #include "pop3d/pop3d.h"
-
-#define SASL_MAX 1536	/* decoded SASL bytes per line */
-
-static int
-mech_offered(const struct pop3d *d, struct span mech)
-{
-	const char *p = d->mechs;
-
-	while (*p != '\0') {
-		size_t n = strcspn(p, " ");
-
-		if (mech.n > 0 && n == mech.n &&
-		    strncasecmp(p, (const char *)mech.p, n) == 0)
-			return 1;
-		p += n;
-		p += strspn(p, " ");
-	}
-	return 0;
-}
 
 /* Authenticated as address: take the maildrop, enter TRANSACTION. */
 static void
@@ -91,34 +68,36 @@ pop3_cmd_user(struct pop3_sess *s, const struct pop3_cmd *c)
 	pop3_ok(s, "Send PASS");
 }
 
+/* The answer to PASS or APOP. */
 static void
-pass_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
-    const char *why)
+check_done(struct pop3_sess *s, const struct authsess_result *res,
+    const char *how)
 {
-	struct pop3_sess *s = arg;
-	struct ipc_reader r;
-	struct span v;
-
 	pop3_wait_end(s);
-	ipc_reader_init(&r, payload);
-	if (hdr != NULL && hdr->type == IPC_AUTH_OK &&
-	    ipc_get_str(&r, &v, USERDB_ADDR_MAX - 1) == 0 && v.n > 0) {
-		pop3_login(s, v, "pass");
+	switch (res->kind) {
+	case AUTHSESS_OK:
+		pop3_login(s, res->user, how);
 		return;
-	}
-	if (hdr != NULL && hdr->type == IPC_AUTH_FAIL) {
-		log_notice("conn=%s event=auth-fail how=pass ip=%s", s->id,
+	case AUTHSESS_FAIL:
+		log_notice("conn=%s event=auth-fail how=%s ip=%s", s->id, how,
 		    s->ip);
 		pop3_err(s, "[AUTH] Authentication failed");
 		return;
+	default:
+		pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
+		return;
 	}
-	pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
+}
+
+static void
+pass_cb(void *arg, const struct authsess_result *res)
+{
+	check_done(arg, res, "pass");
 }
 
 void
 pop3_cmd_pass(struct pop3_sess *s, const struct pop3_cmd *c)
 {
-	struct ipc_msg m;
 	uint64_t id;
 
 	if (!pop3_auth_allowed(s)) {
@@ -130,124 +109,137 @@ pop3_cmd_pass(struct pop3_sess *s, const struct pop3_cmd *c)
 		pop3_err(s, "Send USER first");
 		return;
 	}
-	ipc_msg_init(&m, IPC_AUTH_CHECK, 0);
-	if (ipc_put_cstr(&m, s->user_arg) || ipc_put_str(&m, c->arg[0]) ||
-	    ipc_put_cstr(&m, "pop3") || ipc_put_cstr(&m, s->ip) ||
-	    ipc_msg_finish(&m) != 0 ||
-	    ipcc_request(s->d->authd, &m, pass_cb, s, &id) != 0) {
-		ipc_msg_fini(&m);
+	if (authsess_check(&s->auth, span_make(s->user_arg,
+	    strlen(s->user_arg)), c->arg[0], s->ip, pass_cb, s, &id) !=
+	    AUTHSESS_SENT) {
 		pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
 		return;
 	}
-	/* the password is in m's buffer: wipe it */
-	ipc_msg_fini(&m);
 	s->user_arg[0] = '\0';	/* RFC 1939: PASS after a failure needs USER */
 	pop3_wait_begin(s, POP3_W_PASS, id);
+}
+
+/*
+ * The greeting's timestamp for APOP (RFC 1939 7): a msg-id that must
+ * differ for every greeting.  The random part makes it so whatever the
+ * clock and the pid do.  -1 if it does not fit.
+ */
+int
+pop3_apop_timestamp(char *out, size_t outsz, long pid, uint64_t rnd,
+    long long now, const char *hostname)
+{
+	int n = snprintf(out, outsz, "<%ld.%016llx.%lld@%s>", pid,
+	    (unsigned long long)rnd, now, hostname);
+
+	return n < 0 || (size_t)n >= outsz ? -1 : 0;
+}
+
+static void
+apop_cb(void *arg, const struct authsess_result *res)
+{
+	check_done(arg, res, "apop");
 }
 
 void
 pop3_cmd_apop(struct pop3_sess *s, const struct pop3_cmd *c)
 {
-	/* APOP needs the plaintext password on the server; authd keeps
-	 * only Argon2id hashes, so it is never offered (docs/pop3d.md). */
-	pop3_err(s, "APOP not available");
+	uint64_t id;
+
+	/* pop3d.apop = no: no timestamp was sent, so there is nothing a
+	 * digest could be checked against (docs/pop3d.md). */
+	if (s->apop_ts[0] == '\0') {
+		pop3_err(s, "APOP not available");
+		return;
+	}
+	/* SECURITY: the digest is no password, but whoever sees it and the
+	 * timestamp can test guesses of the secret offline: the same rule
+	 * as USER/PASS. */
+	if (!pop3_auth_allowed(s)) {
+		pop3_err(s, "[AUTH] Plaintext authentication disallowed; "
+		    "use STLS first");
+		return;
+	}
+	if (authsess_apop(&s->auth, c->arg[0], s->apop_ts, c->arg[1], s->ip,
+	    apop_cb, s, &id) != AUTHSESS_SENT) {
+		pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
+		return;
+	}
+	s->user_arg[0] = '\0';
+	pop3_wait_begin(s, POP3_W_PASS, id);
 }
 
 /* ---- AUTH (RFC 5034) ---- */
 
-static void auth_cb(void *arg, const struct ipc_hdr *hdr,
-    struct span payload, int fd, const char *why);
-
 static void
 auth_done(struct pop3_sess *s)
 {
-	s->sasl_sid = 0;
 	if (s->state == POP3_S_SASL)
 		pop3_set_state(s, POP3_S_AUTH);
 }
 
+/* Answer a request that authsess could not send. */
 static void
-auth_send(struct pop3_sess *s, struct ipc_msg *m)
+auth_unsent(struct pop3_sess *s, enum authsess_send rc)
 {
-	uint64_t id;
-
-	if (ipc_msg_finish(m) != 0 ||
-	    ipcc_request(s->d->authd, m, auth_cb, s, &id) != 0) {
-		ipc_msg_fini(m);
-		auth_done(s);
+	auth_done(s);
+	switch (rc) {
+	case AUTHSESS_SENT:
+		break;
+	case AUTHSESS_E_CANCEL:
+		pop3_err(s, "Authentication cancelled");
+		break;
+	case AUTHSESS_E_B64:
+		pop3_err(s, "Invalid base64 data");
+		break;
+	case AUTHSESS_E_TEMP:
 		pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
-		return;
+		break;
 	}
-	ipc_msg_fini(m);
-	pop3_wait_begin(s, POP3_W_SASL, id);
-}
-
-static int
-b64_decode(struct span in, unsigned char *out, size_t outsz, size_t *n_out)
-{
-	if (span_eq(in, "=")) {
-		*n_out = 0;
-		return 0;
-	}
-	return sodium_base642bin(out, outsz, (const char *)in.p, in.n, NULL,
-	    n_out, NULL, sodium_base64_VARIANT_ORIGINAL);
 }
 
 static void
-auth_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
-    const char *why)
+auth_cb(void *arg, const struct authsess_result *res)
 {
 	struct pop3_sess *s = arg;
-	struct ipc_reader r;
-	struct span v;
-	uint64_t sid;
 
 	pop3_wait_end(s);
-	ipc_reader_init(&r, payload);
-	if (hdr != NULL && hdr->type == IPC_AUTH_SASL_CHALLENGE &&
-	    ipc_get_u64(&r, &sid) == 0 && sid == s->sasl_sid &&
-	    ipc_get_str(&r, &v, SASL_MAX) == 0 && ipc_get_end(&r) == 0) {
-		char b64[sodium_base64_ENCODED_LEN(SASL_MAX,
-		    sodium_base64_VARIANT_ORIGINAL)];
-
-		sodium_bin2base64(b64, sizeof(b64), v.p, v.n,
-		    sodium_base64_VARIANT_ORIGINAL);
+	if (res->kind == AUTHSESS_CHALLENGE) {
 		pop3_set_state(s, POP3_S_SASL);
-		if (cio_printf(s->io, "+ %s\r\n", b64) != 0)
+		if (cio_printf(s->io, "+ %s\r\n", res->challenge) != 0)
 			cio_abort(s->io, "output full");
 		return;
 	}
 	auth_done(s);
-	if (hdr != NULL && hdr->type == IPC_AUTH_OK &&
-	    ipc_get_str(&r, &v, USERDB_ADDR_MAX - 1) == 0 && v.n > 0) {
-		pop3_login(s, v, s->sasl_mech);
+	switch (res->kind) {
+	case AUTHSESS_OK:
+		pop3_login(s, res->user, s->auth.mech);
 		return;
-	}
-	if (hdr != NULL && hdr->type == IPC_AUTH_FAIL) {
+	case AUTHSESS_FAIL:
 		log_notice("conn=%s event=auth-fail mech=%s ip=%s", s->id,
-		    s->sasl_mech, s->ip);
+		    s->auth.mech, s->ip);
 		pop3_err(s, "[AUTH] Authentication failed");
 		return;
+	default:
+		pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
+		return;
 	}
-	pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
 }
 
 void
 pop3_cmd_auth(struct pop3_sess *s, const struct pop3_cmd *c)
 {
-	unsigned char init[SASL_MAX];
-	size_t n = 0;
-	struct ipc_msg m;
+	enum authsess_send rc;
+	uint64_t id;
 	char *p;
 
 	if (c->n_args == 0) {
 		/* the mechanism list, as CAPA's SASL line has it */
 		pop3_ok(s, "Mechanisms follow");
 		if (pop3_auth_allowed(s))
-			for (p = s->d->mechs; *p != '\0'; p++)
+			for (p = s->d->mechs.list; *p != '\0'; p++)
 				pop3_send(s, *p == ' ' ? "\r\n" : p, *p == ' ' ?
 				    2 : 1);
-		if (pop3_auth_allowed(s) && s->d->mechs[0] != '\0')
+		if (pop3_auth_allowed(s) && s->d->mechs.list[0] != '\0')
 			pop3_send(s, "\r\n", 2);
 		pop3_send(s, ".\r\n", 3);
 		return;
@@ -257,112 +249,45 @@ pop3_cmd_auth(struct pop3_sess *s, const struct pop3_cmd *c)
 		    "use STLS first");
 		return;
 	}
-	if (!mech_offered(s->d, c->arg[0])) {
+	if (!authsess_mech_listed(s->d->mechs.list, c->arg[0])) {
 		pop3_err(s, "Unrecognized authentication mechanism");
 		return;
 	}
-	if (c->n_args == 2 && b64_decode(c->arg[1], init, sizeof(init),
-	    &n) != 0) {
-		pop3_err(s, "Invalid base64 data");
+	rc = authsess_sasl_start(&s->auth, c->arg[0], c->n_args == 2,
+	    c->n_args == 2 ? c->arg[1] : span_make(NULL, 0), s->ip, auth_cb,
+	    s, &id);
+	if (rc != AUTHSESS_SENT) {
+		auth_unsent(s, rc);
 		return;
 	}
-	snprintf(s->sasl_mech, sizeof(s->sasl_mech), "%.*s",
-	    (int)c->arg[0].n, (const char *)c->arg[0].p);
-	randombytes_buf(&s->sasl_sid, sizeof(s->sasl_sid));
-	s->sasl_sid |= 1;
-	ipc_msg_init(&m, IPC_AUTH_SASL_START, 0);
-	if (ipc_put_u64(&m, s->sasl_sid) || ipc_put_str(&m, c->arg[0]) ||
-	    ipc_put_cstr(&m, "pop3") || ipc_put_cstr(&m, s->ip) ||
-	    ipc_put_u32(&m, c->n_args == 2 ? 1 : 0) ||
-	    ipc_put_str(&m, span_make(init, n))) {
-		sodium_memzero(init, sizeof(init));
-		ipc_msg_fini(&m);
-		auth_done(s);
-		pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
-		return;
-	}
-	sodium_memzero(init, sizeof(init));
-	auth_send(s, &m);
+	pop3_wait_begin(s, POP3_W_SASL, id);
 }
 
 void
 pop3_auth_line(struct pop3_sess *s, struct span line)
 {
-	unsigned char resp[SASL_MAX];
-	size_t n = 0;
-	struct ipc_msg m;
+	enum authsess_send rc;
+	uint64_t id;
 
-	if (span_eq(line, "*")) {
-		pop3_auth_abort(s);
-		pop3_err(s, "Authentication cancelled");
+	rc = authsess_sasl_line(&s->auth, line, &id);
+	if (rc != AUTHSESS_SENT) {
+		auth_unsent(s, rc);
 		return;
 	}
-	if (b64_decode(line, resp, sizeof(resp), &n) != 0) {
-		pop3_auth_abort(s);
-		pop3_err(s, "Invalid base64 data");
-		return;
-	}
-	ipc_msg_init(&m, IPC_AUTH_SASL_STEP, 0);
-	if (ipc_put_u64(&m, s->sasl_sid) ||
-	    ipc_put_str(&m, span_make(resp, n))) {
-		sodium_memzero(resp, sizeof(resp));
-		ipc_msg_fini(&m);
-		pop3_auth_abort(s);
-		pop3_err(s, "[SYS/TEMP] Temporary authentication failure");
-		return;
-	}
-	sodium_memzero(resp, sizeof(resp));
-	auth_send(s, &m);
+	pop3_wait_begin(s, POP3_W_SASL, id);
 }
 
 void
 pop3_auth_abort(struct pop3_sess *s)
 {
-	struct ipc_msg m;
-
-	if (s->sasl_sid == 0)
-		return;
-	ipc_msg_init(&m, IPC_AUTH_SASL_ABORT, 0);
-	if (ipc_put_u64(&m, s->sasl_sid) == 0 && ipc_msg_finish(&m) == 0)
-		(void)!ipcc_send(s->d->authd, &m);
-	ipc_msg_fini(&m);
-	auth_done(s);
-}
-
-static void
-mechs_cb(void *arg, const struct ipc_hdr *hdr, struct span payload, int fd,
-    const char *why)
-{
-	struct pop3d *d = arg;
-	struct ipc_reader r;
-	struct span v;
-
-	ipc_reader_init(&r, payload);
-	if (hdr == NULL || hdr->type != IPC_AUTH_SASL_MECHLIST ||
-	    ipc_get_str(&r, &v, sizeof(d->mechs) - 1) != 0) {
-		d->mechs_asked = 0;	/* ask again at the next session */
-		log_warn("event=sasl-mechs-unavailable reason=\"%s\"",
-		    hdr == NULL ? why : "authd refused");
-		return;
-	}
-	snprintf(d->mechs, sizeof(d->mechs), "%.*s", (int)v.n,
-	    (const char *)v.p);
-	log_info("event=sasl-mechs mechs=\"%s\"", d->mechs);
+	if (authsess_sasl_abort(&s->auth))
+		auth_done(s);
 }
 
 void
 pop3_auth_fetch_mechs(struct pop3d *d)
 {
-	struct ipc_msg m;
-
-	if (d->mechs_asked || d->mechs[0] != '\0')
-		return;
-	d->mechs_asked = 1;
-	ipc_msg_init(&m, IPC_AUTH_SASL_MECHS, 0);
-	if (ipc_msg_finish(&m) != 0 ||
-	    ipcc_request(d->authd, &m, mechs_cb, d, NULL) != 0)
-		d->mechs_asked = 0;
-	ipc_msg_fini(&m);
+	authsess_mechs_fetch(&d->mechs, d->authd);
 }
 
 /* ---- STLS (RFC 2595 4), CAPA (RFC 2449 5) ---- */
@@ -401,8 +326,8 @@ pop3_cmd_capa(struct pop3_sess *s, const struct pop3_cmd *c)
 		cio_abort(s->io, "output full");
 	if (login && pop3_auth_allowed(s)) {
 		pop3_send(s, "USER\r\n", 6);
-		if (s->d->mechs[0] != '\0' && cio_printf(s->io, "SASL %s\r\n",
-		    s->d->mechs) != 0)
+		if (s->d->mechs.list[0] != '\0' &&
+		    cio_printf(s->io, "SASL %s\r\n", s->d->mechs.list) != 0)
 			cio_abort(s->io, "output full");
 	}
 	if (login && pop3_tls_offered(s))

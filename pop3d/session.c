@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "common/cio.h"
 #include "common/ipcc.h"
@@ -237,6 +240,7 @@ pop3_sess_new(struct pop3d *d, int fd, const struct sockaddr *peer,
 	s->kind = kind;
 	s->retr_fd = -1;
 	s->drop.lock_fd = -1;
+	authsess_init(&s->auth, d->authd, "pop3", POP3_SASL_MAX);
 	memcpy(&s->peer, peer, peer_len);
 	s->peer_len = peer_len;
 	net_peer_str(peer, s->ip, sizeof(s->ip));
@@ -261,8 +265,20 @@ pop3_sess_new(struct pop3d *d, int fd, const struct sockaddr *peer,
 		pop3_close(s, "stopping");
 		return;
 	}
-	/* No APOP timestamp: authd keeps no plaintext-equivalent secrets. */
-	pop3_ok(s, "Letterbox POP3 ready");
+	/* RFC 1939 7: the timestamp only when APOP is on (pop3d.apop) */
+	if (d->cfg->pop3d.apop) {
+		uint64_t rnd;
+
+		randombytes_buf(&rnd, sizeof(rnd));
+		if (pop3_apop_timestamp(s->apop_ts, sizeof(s->apop_ts),
+		    (long)getpid(), rnd, (long long)time(NULL),
+		    d->cfg->hostname) < 0)
+			s->apop_ts[0] = '\0';	/* absurd hostname: no APOP */
+	}
+	if (s->apop_ts[0] != '\0')
+		pop3_ok(s, "Letterbox POP3 ready %s", s->apop_ts);
+	else
+		pop3_ok(s, "Letterbox POP3 ready");
 	pop3_auth_fetch_mechs(d);
 }
 
@@ -271,9 +287,7 @@ pop3_sess_free(struct pop3_sess *s)
 {
 	struct pop3d *d = s->d;
 
-	if (s->wait == POP3_W_PASS || s->wait == POP3_W_SASL)
-		ipcc_cancel(d->authd, s->wait_reqid);
-	pop3_auth_abort(s);
+	authsess_cancel(&s->auth);	/* a pending PASS or AUTH, a SASL exchange */
 	pop3_retr_stop(s);
 	/* SECURITY: a dropped connection never reaches UPDATE: nothing is
 	 * deleted (RFC 1939 6). */

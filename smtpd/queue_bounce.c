@@ -84,15 +84,51 @@ queue_bounce_status(const struct queue_dsn_rcpt *r)
 {
 	if (r->enh != NULL && r->enh[0] != '\0')
 		return r->enh;
-	return r->action == QUEUE_DSN_FAILED ? "5.0.0" : "2.0.0";
+	return r->action == QUEUE_DSN_FAILED ? "5.0.0" :
+	    r->action == QUEUE_DSN_DELAYED ? "4.0.0" : "2.0.0";
+}
+
+static const char *
+queue_bounce_action(enum queue_dsn_action a)
+{
+	return a == QUEUE_DSN_FAILED ? "failed" : a == QUEUE_DSN_DELAYED ?
+	    "delayed" : "delivered";
 }
 
 static int
 queue_bounce_human(const struct queue_dsn *d, struct buf *out, size_t failed)
 {
-	char addr[600];
-	size_t i;
+	char addr[600], until[64];
+	size_t i, delayed = 0;
 	int rc = 0;
+
+	for (i = 0; i < d->n; i++)
+		delayed += d->rcpts[i].action == QUEUE_DSN_DELAYED;
+	if (delayed == d->n) {
+		rc |= buf_addf(out, "This is the mail system at host %s.\r\n"
+		    "\r\n", d->hostname);
+		rc |= buf_addstr(out, "Your message could not be delivered "
+		    "yet to the recipients below.\r\nIt is still in the "
+		    "queue and will be tried again");
+		if (d->retry_until > 0) {
+			queue_date(d->retry_until, until, sizeof(until));
+			rc |= buf_addf(out, " until\r\n%s", until);
+		}
+		rc |= buf_addstr(out, ".\r\nYou do not need to send it "
+		    "again.\r\n\r\n");
+		for (i = 0; i < d->n; i++) {
+			const struct queue_dsn_rcpt *r = &d->rcpts[i];
+
+			queue_bounce_clean(r->addr, addr, sizeof(addr));
+			if (r->code)
+				rc |= buf_addf(out, "<%s>: %d %s %s\r\n", addr,
+				    r->code, queue_bounce_status(r), r->text);
+			else
+				rc |= buf_addf(out, "<%s>: %s %s\r\n", addr,
+				    queue_bounce_status(r), r->text);
+		}
+		return rc;
+	}
 
 	rc |= buf_addf(out, "This is the mail system at host %s.\r\n\r\n",
 	    d->hostname);
@@ -158,8 +194,7 @@ queue_bounce_report(const struct queue_dsn *d, struct buf *out)
 			    (int)semi, (const char *)r->orcpt.p, txt);
 		}
 		rc |= buf_addf(out, "Action: %s\r\nStatus: %s\r\n",
-		    r->action == QUEUE_DSN_FAILED ? "failed" : "delivered",
-		    queue_bounce_status(r));
+		    queue_bounce_action(r->action), queue_bounce_status(r));
 		if (r->lmtp)
 			rc |= buf_addf(out, "Remote-MTA: x-local-hostname; "
 			    "%s (lmtp)\r\n", d->hostname);
@@ -170,6 +205,13 @@ queue_bounce_report(const struct queue_dsn *d, struct buf *out)
 			rc |= buf_addf(out, "Diagnostic-Code: x-letterbox; "
 			    "%s\r\n", r->text);
 		rc |= buf_addf(out, "Last-Attempt-Date: %s\r\n", date);
+		if (r->action == QUEUE_DSN_DELAYED && d->retry_until > 0) {
+			char until[64];
+
+			/* RFC 3464 2.3.9 */
+			queue_date(d->retry_until, until, sizeof(until));
+			rc |= buf_addf(out, "Will-Retry-Until: %s\r\n", until);
+		}
 	}
 	return rc;
 }
@@ -180,11 +222,13 @@ queue_bounce_build(const struct queue_dsn *d, struct span original,
 {
 	const struct envelope *env = d->env;
 	char date[64], to[600], bnd[128];
-	size_t i, failed = 0;
+	size_t i, failed = 0, delayed = 0;
 	int rc = 0;
 
-	for (i = 0; i < d->n; i++)
+	for (i = 0; i < d->n; i++) {
 		failed += d->rcpts[i].action == QUEUE_DSN_FAILED;
+		delayed += d->rcpts[i].action == QUEUE_DSN_DELAYED;
+	}
 	queue_date(d->now, date, sizeof(date));
 	queue_bounce_clean(env->from, to, sizeof(to));
 	/* the boundary cannot occur in the parts: it holds the DSN's own
@@ -195,7 +239,8 @@ queue_bounce_build(const struct queue_dsn *d, struct span original,
 	    "<MAILER-DAEMON@%s>\r\n", d->hostname);
 	rc |= buf_addf(out, "To: <%s>\r\n", to);
 	rc |= buf_addf(out, "Subject: %s\r\n", failed ?
-	    "Undelivered Mail Returned to Sender" :
+	    "Undelivered Mail Returned to Sender" : delayed ?
+	    "Delayed Mail (still being retried)" :
 	    "Successful Mail Delivery Report");
 	rc |= buf_addf(out, "Date: %s\r\n", date);
 	rc |= buf_addf(out, "Message-ID: <%s.%lld@%s>\r\n", d->bounce_id,
@@ -212,7 +257,10 @@ queue_bounce_build(const struct queue_dsn *d, struct span original,
 	rc |= buf_addf(out, "\r\n--%s\r\n", bnd);
 	rc |= queue_bounce_report(d, out);
 	rc |= buf_addf(out, "\r\n--%s\r\n", bnd);
-	if (d->full)
+	if (d->full && delayed == d->n)
+		rc |= buf_addstr(out, "Content-Description: Delayed "
+		    "Message\r\nContent-Type: message/rfc822\r\n\r\n");
+	else if (d->full)
 		rc |= buf_addstr(out, "Content-Description: Undelivered "
 		    "Message\r\nContent-Type: message/rfc822\r\n\r\n");
 	else

@@ -10,7 +10,10 @@
 #include "common/envelope.h"
 #include "smtpd/queue_spool.h"
 
-enum queue_dsn_action { QUEUE_DSN_FAILED = 1, QUEUE_DSN_DELIVERED };
+enum queue_dsn_action {
+	QUEUE_DSN_FAILED = 1, QUEUE_DSN_DELIVERED,
+	QUEUE_DSN_DELAYED,		/* still being retried (RFC 3464 2.3.3) */
+};
 
 struct queue_dsn_rcpt {
 	struct span addr;		/* the envelope recipient */
@@ -30,6 +33,7 @@ struct queue_dsn {
 	const struct queue_dsn_rcpt *rcpts;
 	size_t n;
 	int full;			/* original is the whole message */
+	int64_t retry_until;		/* DELAYED: Will-Retry-Until (0: none) */
 };
 
 /* Caps: a RET=FULL message past this is returned as headers only, and

@@ -330,6 +330,7 @@ queue_dsn_send(struct queue_msg *m, struct queue_dsn_rcpt *list, size_t n)
 	d.rcpts = list;
 	d.n = n;
 	d.full = full;
+	d.retry_until = m->env.arrival + (int64_t)m->qs->o.lifetime_s;
 	buf_init(&out, 8192, QUEUE_DSN_MAX_FULL + 2u * 1024u * 1024u);
 	rc = queue_bounce_build(&d, span_make(orig, olen), &out);
 	free(orig);
@@ -344,7 +345,7 @@ queue_dsn_send(struct queue_msg *m, struct queue_dsn_rcpt *list, size_t n)
 		return -1;
 	log_info("id=%s event=bounce bounce_id=%s rcpts=%zu type=%s", m->id,
 	    id2, n, list[0].action == QUEUE_DSN_FAILED ? "failure" :
-	    "success");
+	    list[0].action == QUEUE_DSN_DELAYED ? "delay" : "success");
 	queue_sched_add(m->qs, id2);
 	return 0;
 }
@@ -368,6 +369,61 @@ queue_remove(struct queue_msg *m)
 	return 0;
 }
 
+/*
+ * RFC 3464 "delayed": one DSN per recipient still deferred once the
+ * message is older than queued.delay_warning, if its NOTIFY allows it
+ * (RFC 3461 4.1: DELAY given, or no NOTIFY at all), never to the null
+ * sender.  The "warned" records keep it to one across restarts.  A
+ * failure is logged and tried again at the next report.
+ */
+static void
+queue_delay_warn(struct queue_msg *m)
+{
+	struct queue_sched *qs = m->qs;
+	int64_t now = queue_now_ms() / 1000;
+	struct queue_dsn_rcpt *list;
+	struct buf rec;
+	size_t i, n = 0, *idx;
+
+	if (qs->o.delay_warning_s == 0 || m->env.from.n == 0 ||
+	    now - m->env.arrival < (int64_t)qs->o.delay_warning_s)
+		return;
+	list = xcalloc(m->status.n, sizeof(*list));
+	idx = xcalloc(m->status.n, sizeof(*idx));
+	for (i = 0; i < m->status.n; i++) {
+		const struct queue_rcpt_status *r = &m->status.rcpts[i];
+		unsigned notify = m->env.rcpts[i].notify;
+
+		if (r->state != QUEUE_RCPT_DEFERRED || r->warned ||
+		    (notify != 0 && !(notify & ENV_NOTIFY_DELAY)))
+			continue;
+		list[n].addr = m->env.rcpts[i].addr;
+		list[n].orcpt = m->env.rcpts[i].orcpt;
+		list[n].action = QUEUE_DSN_DELAYED;
+		list[n].code = r->code;
+		list[n].enh = r->enh;
+		list[n].text = r->text;
+		list[n].lmtp = r->code != 0;
+		idx[n++] = i;
+	}
+	if (n > 0 && queue_dsn_send(m, list, n) < 0) {
+		log_err_errno("id=%s event=bounce-failed type=delay", m->id);
+		n = 0;
+	}
+	if (n > 0) {
+		buf_init(&rec, 256, 1024u * 1024u);
+		for (i = 0; i < n; i++)
+			queue_status_rec_warned(&m->status, &rec, idx[i]);
+		/* lost: a second warning after a restart, nothing worse */
+		if (queue_status_commit(&m->status, &rec) < 0)
+			log_err_errno("id=%s event=status-write-failed "
+			    "step=warned", m->id);
+		buf_fini(&rec);
+	}
+	free(list);
+	free(idx);
+}
+
 int
 queue_deliver_report(struct queue_msg *m)
 {
@@ -376,6 +432,7 @@ queue_deliver_report(struct queue_msg *m)
 	struct buf rec;
 	size_t i, n = 0, todo = 0, dropped = 0, done = 0;
 
+	queue_delay_warn(m);
 	list = xcalloc(m->status.n, sizeof(*list));
 	for (i = 0; i < m->status.n; i++) {
 		struct queue_rcpt_status *r = &m->status.rcpts[i];

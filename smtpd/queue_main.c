@@ -17,7 +17,9 @@
 #include "common/log.h"
 #include "common/peer.h"
 #include "common/xmem.h"
+#include "smtpd/queue_admin.h"
 #include "smtpd/queue_commit.h"
+#include "smtpd/queue_dns.h"
 #include "smtpd/queue_sched.h"
 #include "smtpd/queue_server.h"
 #include "smtpd/queue_spool.h"
@@ -27,6 +29,7 @@ struct queued {
 	struct queue_spool sp;
 	struct queue_server *srv;
 	struct queue_sched *sched;
+	struct queue_admin *admin;	/* spool/admin.sock: letterbox queue */
 	struct ev_loop *loop;
 	int idle_parts;		/* server and scheduler, once stopping */
 };
@@ -92,6 +95,7 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.retry_min_ms = cfg->queued.retry_min_ms;
 	o.retry_max_ms = cfg->queued.retry_max_ms;
 	o.lifetime_s = cfg->queued.lifetime_s;
+	o.delay_warning_s = cfg->queued.delay_warning_s;
 	o.lmtp_timeout_s = 300.;
 	o.relay_host = cfg->queued.relay_host;
 	o.relay_tls = cfg->queued.relay_tls;
@@ -174,6 +178,9 @@ main(int argc, char **argv)
 	size_t queued, loaded;
 	int spool_fd, status_fd, fds[2];
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--route") == 0)
+			return queue_dns_tool(argc, argv);
 	daemon_init(&q.ctx, "queued", argc, argv);
 	if (sodium_init() < 0)
 		fatal("queued: libsodium failed to initialise");
@@ -206,6 +213,9 @@ main(int argc, char **argv)
 	q.sched = queued_sched_new(&q, status_fd);
 	queue_server_on_queued(q.srv, queued_on_queued, &q);
 	queue_server_listen(q.srv, fds[0], &peers);
+	if ((q.admin = queue_admin_new(q.loop, q.sp.spool_fd, q.sched,
+	    &why)) == NULL)
+		log_err_errno("event=admin-unavailable reason=\"%s\"", why);
 
 	ev_signal_init(&sig_term, queued_sigterm_cb, SIGTERM);
 	ev_signal_init(&sig_int, queued_sigterm_cb, SIGINT);
@@ -225,6 +235,7 @@ main(int argc, char **argv)
 	daemon_ready(&q.ctx);
 	ev_run(q.loop, 0);
 
+	queue_admin_free(&q.admin);
 	queue_server_free(&q.srv);
 	queue_sched_free(&q.sched);
 	queue_spool_close(&q.sp);

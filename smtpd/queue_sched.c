@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/xmem.h"
 #include "smtpd/queue_route.h"
+#include "smtpd/queue_admin.h"
 #include "smtpd/queue_sched_priv.h"
 
 #define QUEUE_SCHED_ADDR_MAX 512
@@ -221,7 +222,7 @@ queue_sched_arm(struct queue_msg *m)
 
 	ev_timer_stop(m->qs->loop, &m->timer);
 	m->st = QM_IDLE;
-	if (m->qs->stopping)
+	if (m->qs->stopping || m->held)
 		return;
 	for (i = 0; i < m->status.n; i++) {
 		const struct queue_rcpt_status *r = &m->status.rcpts[i];
@@ -263,6 +264,7 @@ queue_sched_add(struct queue_sched *qs, const char *id)
 	}
 	if (queue_deliver_report(m))
 		return;
+	m->held = queue_sched_is_held(qs, id);
 	queue_sched_arm(m);
 }
 

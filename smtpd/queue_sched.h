@@ -16,6 +16,7 @@ struct queue_sched_opts {
 	unsigned sessions;		/* LMTP connections at once (>= 1) */
 	unsigned retry_min_ms, retry_max_ms;
 	unsigned lifetime_s;
+	unsigned delay_warning_s;	/* delay DSN after this; 0: never */
 	double lmtp_timeout_s;		/* idle per LMTP step */
 	const char *relay_host;		/* smarthost "HOST:PORT" or NULL */
 	const char *relay_tls;		/* "none", "may" (NULL), "require" */

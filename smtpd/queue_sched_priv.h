@@ -44,6 +44,7 @@ struct queue_msg {
 	struct queue_sched *qs;
 	char id[QUEUE_ID_LEN + 1];
 	enum queue_msg_st st;
+	int held;			/* `letterbox queue hold`: no attempt */
 	uint8_t *head;			/* the envelope's bytes */
 	struct envelope env;		/* spans into head */
 	size_t body_off;

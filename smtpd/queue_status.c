@@ -155,6 +155,17 @@ queue_status_rec_target(struct queue_status *st, struct buf *b, size_t idx,
 }
 
 void
+queue_status_rec_warned(struct queue_status *st, struct buf *b, size_t idx)
+{
+	char rec[64];
+
+	BUG_ON(idx >= st->n);
+	snprintf(rec, sizeof(rec), "warned %zu", idx);
+	queue_status_emit(b, rec);
+	st->rcpts[idx].warned = 1;
+}
+
+void
 queue_status_rec_reported(struct queue_status *st, struct buf *b,
     size_t idx)
 {
@@ -257,6 +268,8 @@ queue_status_apply(struct queue_status *st, char *rec, int first)
 		queue_status_add_done(r, f[2]);
 	} else if (strcmp(f[0], "reported") == 0 && n == 2) {
 		r->reported = 1;
+	} else if (strcmp(f[0], "warned") == 0 && n == 2) {
+		r->warned = 1;
 	} else {
 		return -1;
 	}

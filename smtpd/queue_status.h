@@ -19,6 +19,8 @@
  *   failed IDX CODE ENH TEXT                 (final: 5xx, or expired)
  *   deferred IDX UNTIL ATTEMPTS CODE ENH TEXT (4xx: try again at UNTIL)
  *   target IDX ADDRESS                       (one mailbox of IDX got it)
+ *   warned IDX                               (a delay DSN for IDX is
+ *                                             queued: RFC 3464 "delayed")
  *   reported IDX                             (the DSN for IDX's final
  *                                             state is queued, or none
  *                                             was due)
@@ -49,6 +51,7 @@ struct queue_rcpt_status {
 	int64_t until;			/* DEFERRED: next try, unix seconds */
 	unsigned attempts;		/* temporary failures so far */
 	int reported;			/* DSN queued (or none due) */
+	int warned;			/* delay DSN queued */
 	char *done;			/* "\naddr\naddr\n" mailboxes done */
 };
 
@@ -101,6 +104,8 @@ void queue_status_rec_deferred(struct queue_status *st, struct buf *b,
     size_t idx, int64_t until, int code, const char *enh, const char *text);
 void queue_status_rec_target(struct queue_status *st, struct buf *b,
     size_t idx, const char *addr);
+void queue_status_rec_warned(struct queue_status *st, struct buf *b,
+    size_t idx);
 void queue_status_rec_reported(struct queue_status *st, struct buf *b,
     size_t idx);
 

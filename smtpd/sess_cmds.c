@@ -66,7 +66,7 @@ smtp_cmd_ehlo(struct smtp_sess *s, const struct smtp_cmd *c)
 	    (unsigned long long)cfg->smtpd.max_message_size,
 	    tls || auth ? "-" : " ",
 	    tls ? (auth ? "250-STARTTLS\r\n" : "250 STARTTLS\r\n") : "",
-	    auth ? "250 AUTH " : "", auth ? s->d->mechs : "",
+	    auth ? "250 AUTH " : "", auth ? s->d->mechs.list : "",
 	    auth ? "\r\n" : "") != 0)
 		cio_abort(s->io, "output full");
 }

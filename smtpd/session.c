@@ -170,7 +170,7 @@ int
 smtp_auth_offered(const struct smtp_sess *s)
 {
 	return cio_tls_active(s->io) && s->user[0] == '\0' &&
-	    s->d->mechs[0] != '\0';
+	    s->d->mechs.list[0] != '\0';
 }
 
 static void
@@ -285,6 +285,7 @@ smtp_sess_new(struct smtpd *d, int fd, const struct sockaddr *peer,
 	s->d = d;
 	s->kind = kind;
 	s->qfd = -1;
+	authsess_init(&s->auth, d->authd, "smtp", SMTP_SASL_MAX);
 	memcpy(&s->peer, peer, peer_len);
 	s->peer_len = peer_len;
 	net_peer_str(peer, s->ip, sizeof(s->ip));

@@ -9,6 +9,7 @@
 
 #include <ev.h>
 
+#include "common/authsess.h"
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/envelope.h"
@@ -20,6 +21,10 @@ struct cio;
 struct ipcc;
 struct tlsw;
 
+/* RFC 4954 4: an AUTH line may be 12288 octets; ours stop at the line
+ * limit (998), which every PLAIN or LOGIN response fits. */
+#define SMTP_SASL_MAX 1024
+
 /* The process: one per smtpd worker. */
 struct smtpd {
 	struct ev_loop *loop;
@@ -30,8 +35,7 @@ struct smtpd {
 	struct net_server *srv[CFG_LISTEN_KIND_MAX];
 	unsigned n_sessions;
 	int stopping;
-	char mechs[128];		/* SASL mechanisms from authd, or "" */
-	int mechs_asked;
+	struct authsess_mechs mechs;	/* SASL mechanisms from authd */
 };
 
 enum smtp_state {
@@ -83,8 +87,7 @@ struct smtp_sess {
 	/* asynchronous request in flight */
 	enum smtp_wait wait;
 	uint64_t wait_reqid;
-	uint64_t sasl_sid;
-	char sasl_mech[24];
+	struct authsess auth;		/* AUTH through authd */
 
 	/* transaction (reset by RSET, EHLO, end of message) */
 	struct buf txn_buf;		/* from, rcpts, envid: small strings */

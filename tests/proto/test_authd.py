@@ -69,10 +69,13 @@ def test_throttle_grows_per_ip_and_spares_others(instance):
     for i in range(5):
         t, _, s = c.check("carol@example.test", "bad%d" % i, ip="203.0.113.5")
         assert t == IPC_AUTH_FAIL
-        took.append(s - base)
+        took.append(s)
     want = [0, 0.4, 0.8, 1.6, 1.6]
+    # Each answer waits at least its delay; on a loaded machine the hash
+    # itself may take a few times the baseline, so the upper bound is
+    # loose and the lower one does not subtract the baseline.
     for got, w in zip(took, want):
-        assert w - 0.1 <= got <= w + 0.5 + base, (took, want, base)
+        assert w - 0.05 <= got <= w + 0.5 + 3 * base, (took, want, base)
     # The same IP is slowed down even for another account's right password.
     t, _, s = c.check(instance.demo_user, instance.demo_password,
                       ip="203.0.113.5")

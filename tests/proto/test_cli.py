@@ -23,7 +23,8 @@ USAGE = {
              "[--quota-messages N]",
              "user del ADDRESS",
              "user list [DOMAIN]",
-             "user passwd ADDRESS [--password-stdin]"],
+             "user passwd ADDRESS [--password-stdin]",
+             "user apop ADDRESS [--password-stdin | --clear]"],
     "alias": ["alias add ALIAS TARGET [TARGET...]", "alias del ALIAS [TARGET]",
               "alias list [DOMAIN]"],
     "quota": ["quota set ADDRESS SIZE [MESSAGES]", "quota show ADDRESS"],
@@ -579,6 +580,53 @@ def test_user_usage_errors(instance):
                            "--quota", "1G"),
               "user", "user passwd has no quota options")
     ok(instance.cli("user", "list"), DEMO)
+
+
+def test_user_apop(instance):
+    """user apop: set from stdin, replace, clear, and its errors."""
+    ok(instance.cli("user", "apop", "Demo@Example.test", "--password-stdin",
+                    input="tanstaaf\n"),
+       "set APOP secret of demo@example.test\n")
+    ok(instance.cli("user", "apop", "demo@example.test", "--password-stdin",
+                    input="other\n"),
+       "set APOP secret of demo@example.test\n")
+    ok(instance.cli("user", "apop", "demo@example.test", "--clear"),
+       "cleared APOP secret of demo@example.test\n")
+    ok(instance.cli("user", "apop", "demo@example.test", "--clear"),
+       "demo@example.test had no APOP secret\n")
+    fail(instance.cli("user", "apop", "nobody@example.test",
+                      "--password-stdin", input="x\n"),
+         "user nobody@example.test does not exist")
+    fail(instance.cli("user", "apop", "nobody@example.test", "--clear"),
+         "user nobody@example.test does not exist")
+    fail(instance.cli("user", "apop", "demo@example.test",
+                      "--password-stdin", input="\n"),
+         "empty password refused")
+    fail(instance.cli("user", "apop", "demo@example.test",
+                      "--password-stdin", input="x" * 256 + "\n"),
+         "APOP secret must be 1 to 255 bytes")
+    r = run("-c", instance.conf, "user", "apop", "demo@example.test",
+            input="", new_session=True)
+    fail(r, "no terminal to read the password from (use --password-stdin)")
+    bad_usage(instance.cli("user", "apop"), "user",
+              "user apop: missing ADDRESS")
+    bad_usage(instance.cli("user", "apop", "demo@example.test", "--clear",
+                           "--password-stdin"),
+              "user", "user apop: --clear takes no secret")
+    bad_usage(instance.cli("user", "del", "demo@example.test", "--clear"),
+              "user", "user del has no --clear")
+    bad_usage(instance.cli("user", "apop", "demo@example.test", "--quota",
+                           "1G"),
+              "user", "user apop has no quota options")
+    # the secret is in the user database, and goes with the user
+    ok(instance.cli("user", "apop", "demo@example.test", "--password-stdin",
+                    input="tanstaaf\n"),
+       "set APOP secret of demo@example.test\n")
+    ok(instance.cli("user", "del", "demo@example.test"),
+       "deleted user demo@example.test\n")
+    assert add_user(instance, "demo@example.test").returncode == 0
+    ok(instance.cli("user", "apop", "demo@example.test", "--clear"),
+       "demo@example.test had no APOP secret\n")
 
 
 # ---- alias ----

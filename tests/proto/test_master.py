@@ -10,7 +10,7 @@ import time
 import lbtest
 
 # Every daemon of this build, one process each in a default instance.
-DAEMONS = ("authd", "queued", "mda", "smtpd", "pop3d")
+DAEMONS = ("authd", "queued", "mda", "smtpd", "pop3d", "imapd")
 
 
 def test_start_and_clean_stop(instance):

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "authd/server.h"
+#include "authd/server_priv.h"
 #include "common/ipc.h"
 #include "common/ipc_msg.h"
 #include "common/log.h"
@@ -39,7 +40,8 @@ fake_user_get(void *arg, const char *address, struct userdb_user *out)
 		return -1;
 	memset(out, 0, sizeof(*out));
 	if (strcmp(address, "alice@example.org") == 0 ||
-	    strcmp(address, "dis@example.org") == 0) {
+	    strcmp(address, "dis@example.org") == 0 ||
+	    strcmp(address, "bob@example.org") == 0) {
 		snprintf(out->address, sizeof(out->address), "%s", address);
 		snprintf(out->hash, sizeof(out->hash), "H:secret");
 		out->quota_bytes = 1000;
@@ -48,6 +50,22 @@ fake_user_get(void *arg, const char *address, struct userdb_user *out)
 		return 1;
 	}
 	return 0;
+}
+
+/* alice and dis have the APOP secret of RFC 1939 7's example; bob none */
+static int
+fake_apop_get(void *arg, const char *address, char *out, size_t outsz,
+    size_t *n_out)
+{
+	if (db_fail)
+		return -1;
+	if (strcmp(address, "alice@example.org") != 0 &&
+	    strcmp(address, "dis@example.org") != 0)
+		return 0;
+	assert_true(outsz >= 8);
+	memcpy(out, "tanstaaf", 8);
+	*n_out = 8;
+	return 1;
 }
 
 static int
@@ -118,7 +136,8 @@ static const struct throttle_params TP = { 200, 800, 60000 };
 static int
 setup(void **state)
 {
-	struct authd_backend be = { fake_user_get, fake_resolve, NULL };
+	struct authd_backend be = { fake_user_get, fake_resolve, NULL,
+	    fake_apop_get };
 	struct authd_params p = { TP, '+' };
 	int sv[2];
 
@@ -355,6 +374,95 @@ test_unknown_type(void **state)
 	assert_int_equal(rep.closed, 1);
 }
 
+/* ---- APOP (RFC 1939 7) ---- */
+
+#define TS "<1896.697170952@dbc.mtview.ca.us>"
+#define DIGEST "c4c9334bac560ecc979e58001b3e22fb"
+
+static double
+apop(const char *user, const char *ts, const char *digest, const char *ip)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_AUTH_APOP, 77);
+	(void)ipc_put_cstr(&m, user);
+	(void)ipc_put_cstr(&m, ts);
+	(void)ipc_put_cstr(&m, digest);
+	(void)ipc_put_cstr(&m, "pop3");
+	(void)ipc_put_cstr(&m, ip);
+	return call(&m);
+}
+
+static void
+test_apop_digest(void **state)
+{
+	char hex[33];
+
+	/* the example of RFC 1939 7 */
+	assert_int_equal(authd_apop_digest(span_make(TS, strlen(TS)),
+	    "tanstaaf", 8, hex), 0);
+	assert_string_equal(hex, DIGEST);
+	assert_int_equal(authd_apop_match(span_make(TS, strlen(TS)),
+	    "tanstaaf", 8, DIGEST), 1);
+	assert_int_equal(authd_apop_match(span_make(TS, strlen(TS)),
+	    "tanstaaF", 8, DIGEST), 0);
+	assert_int_equal(authd_apop_match(span_make(TS, strlen(TS) - 1),
+	    "tanstaaf", 8, DIGEST), 0);
+}
+
+static void
+test_apop(void **state)
+{
+	double ms;
+
+	apop("alice@example.org", TS, DIGEST, "192.0.2.1");
+	expect_text(IPC_AUTH_OK, "alice@example.org");
+	/* hex digits in upper case are the same digest */
+	apop("alice@example.org", TS, "C4C9334BAC560ECC979E58001B3E22FB",
+	    "192.0.2.1");
+	expect_text(IPC_AUTH_OK, "alice@example.org");
+	/* another timestamp: the digest no longer fits */
+	ms = apop("alice@example.org", "<1.2@x>", DIGEST, "192.0.2.1");
+	expect_fail(IPC_AUTH_FAIL_CREDENTIALS);
+	assert_true(ms < 150);
+	/* and it is throttled like a wrong password */
+	ms = apop("alice@example.org", TS, DIGEST, "192.0.2.1");
+	expect_text(IPC_AUTH_OK, "alice@example.org");
+	assert_true(ms >= 195);
+	/* no secret, no user, not hex, too short: all plain failures */
+	apop("bob@example.org", TS, DIGEST, "192.0.2.2");
+	expect_fail(IPC_AUTH_FAIL_CREDENTIALS);
+	apop("ghost@example.org", TS, DIGEST, "192.0.2.3");
+	expect_fail(IPC_AUTH_FAIL_CREDENTIALS);
+	apop("alice@example.org", TS, "x4c9334bac560ecc979e58001b3e22fb",
+	    "192.0.2.4");
+	expect_fail(IPC_AUTH_FAIL_CREDENTIALS);
+	apop("alice@example.org", TS, "c4c9334bac560ecc979e58001b3e22f",
+	    "192.0.2.5");
+	expect_fail(IPC_AUTH_FAIL_CREDENTIALS);
+	/* the right digest for a disabled account */
+	apop("dis@example.org", TS, DIGEST, "192.0.2.6");
+	expect_fail(IPC_AUTH_FAIL_DISABLED);
+	/* the database is down */
+	db_fail = 1;
+	apop("alice@example.org", TS, DIGEST, "192.0.2.7");
+	expect_text(IPC_AUTH_TEMPFAIL, NULL);
+}
+
+static void
+test_apop_malformed(void **state)
+{
+	struct ipc_msg m;
+
+	ipc_msg_init(&m, IPC_AUTH_APOP, 5);
+	(void)ipc_put_cstr(&m, "alice@example.org");
+	(void)ipc_put_cstr(&m, TS);
+	call(&m);
+	expect_text(IPC_AUTH_ERROR, NULL);
+	ev_run(loop, 0);
+	assert_int_equal(rep.closed, 1);
+}
+
 static int idle_called;
 
 static void
@@ -405,6 +513,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_answers_in_flight,
 		    setup, teardown),
+		cmocka_unit_test(test_apop_digest),
+		cmocka_unit_test_setup_teardown(test_apop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_apop_malformed, setup,
+		    teardown),
 	};
 
 	if (sodium_init() < 0)

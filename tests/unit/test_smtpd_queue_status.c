@@ -71,6 +71,7 @@ write_history(struct fx *f)
 	    "Mailbox full");
 	queue_status_rec_deferred(&st, &b, 1, 1700000000500LL, 0, "4.4.0",
 	    "remote delivery not available yet");
+	queue_status_rec_warned(&st, &b, 1);
 	queue_status_rec_target(&st, &b, 3, "bob@example.test");
 	assert_int_equal(queue_status_commit(&st, &b), 0);
 	assert_int_equal(b.len, 0);
@@ -94,6 +95,9 @@ check_history(struct queue_status *st)
 	assert_int_equal(st->rcpts[1].code, 0);
 	assert_string_equal(st->rcpts[1].text,
 	    "remote delivery not available yet");
+	/* the delay DSN was sent for 1 only */
+	assert_int_equal(st->rcpts[1].warned, 1);
+	assert_int_equal(st->rcpts[0].warned, 0);
 	assert_int_equal(st->rcpts[2].state, QUEUE_RCPT_FAILED);
 	assert_int_equal(st->rcpts[2].code, 550);
 	assert_string_equal(st->rcpts[2].enh, "5.1.1");

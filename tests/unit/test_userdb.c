@@ -456,6 +456,82 @@ test_resolve_too_many(void **state)
 
 /* A second process writes through its own handle; ours sees it at once. */
 static void
+test_apop(void **state)
+{
+	struct fx *f = *state;
+	struct userdb *ro;
+	const char *why = NULL;
+	char sec[USERDB_APOP_MAX + 1], big[USERDB_APOP_MAX + 2];
+	size_t n = 99;
+
+	assert_int_equal(userdb_domain_add(f->db, "example.org", &why), 0);
+	add_user(f->db, "alice@example.org");
+	add_user(f->db, "bob@example.org");
+	assert_int_equal(userdb_apop_get(f->db, "alice@example.org", sec,
+	    sizeof(sec), &n), 0);
+	assert_int_equal(n, 0);
+	/* set, read back (any case of the address), replace */
+	assert_int_equal(userdb_apop_set(f->db, "Alice@Example.ORG",
+	    "tanstaaf", 8, &why), 0);
+	assert_int_equal(userdb_apop_get(f->db, "alice@example.org", sec,
+	    sizeof(sec), &n), 1);
+	assert_int_equal(n, 8);
+	assert_memory_equal(sec, "tanstaaf", 8);
+	assert_int_equal(userdb_apop_set(f->db, "alice@example.org", "x y", 3,
+	    &why), 0);
+	assert_int_equal(userdb_apop_get(f->db, "alice@example.org", sec,
+	    sizeof(sec), &n), 1);
+	assert_int_equal(n, 3);
+	/* the user record is untouched: bob has none */
+	assert_int_equal(userdb_apop_get(f->db, "bob@example.org", sec,
+	    sizeof(sec), &n), 0);
+	/* limits: exactly USERDB_APOP_MAX, one past, empty, CR LF NUL */
+	memset(big, 's', sizeof(big));
+	assert_int_equal(userdb_apop_set(f->db, "bob@example.org", big,
+	    USERDB_APOP_MAX, &why), 0);
+	assert_int_equal(userdb_apop_get(f->db, "bob@example.org", sec,
+	    sizeof(sec), &n), 1);
+	assert_int_equal(n, USERDB_APOP_MAX);
+	assert_int_equal(userdb_apop_set(f->db, "bob@example.org", big,
+	    USERDB_APOP_MAX + 1, &why), -1);
+	assert_int_equal(userdb_apop_set(f->db, "bob@example.org", "", 0,
+	    &why), -1);
+	assert_int_equal(userdb_apop_set(f->db, "bob@example.org", "a\nb", 3,
+	    &why), -1);
+	assert_int_equal(userdb_apop_set(f->db, "bob@example.org", "a\0b", 3,
+	    &why), -1);
+	/* no such user */
+	assert_int_equal(userdb_apop_set(f->db, "ghost@example.org", "s", 1,
+	    &why), -1);
+	assert_string_equal(why, "user ghost@example.org does not exist");
+	assert_int_equal(userdb_apop_clear(f->db, "ghost@example.org", &why),
+	    -1);
+	/* clear: 1 then 0 */
+	assert_int_equal(userdb_apop_clear(f->db, "bob@example.org", &why), 1);
+	assert_int_equal(userdb_apop_clear(f->db, "bob@example.org", &why), 0);
+	assert_int_equal(userdb_apop_get(f->db, "bob@example.org", sec,
+	    sizeof(sec), &n), 0);
+	/* a read-only handle sees it */
+	assert_int_equal(userdb_open(f->path, USERDB_RDONLY, &ro, &why), 0);
+	assert_int_equal(userdb_apop_get(ro, "alice@example.org", sec,
+	    sizeof(sec), &n), 1);
+	/* deleting the user deletes the secret: added again, none */
+	assert_int_equal(userdb_user_del(f->db, "alice@example.org", &why), 0);
+	add_user(f->db, "alice@example.org");
+	assert_int_equal(userdb_apop_get(ro, "alice@example.org", sec,
+	    sizeof(sec), &n), 0);
+	/* and so does deleting the domain */
+	assert_int_equal(userdb_apop_set(f->db, "alice@example.org", "s", 1,
+	    &why), 0);
+	assert_int_equal(userdb_domain_del(f->db, "example.org", 1, &why), 0);
+	assert_int_equal(userdb_domain_add(f->db, "example.org", &why), 0);
+	add_user(f->db, "alice@example.org");
+	assert_int_equal(userdb_apop_get(ro, "alice@example.org", sec,
+	    sizeof(sec), &n), 0);
+	userdb_close(&ro);
+}
+
+static void
 test_two_handles(void **state)
 {
 	struct fx *f = *state;
@@ -518,6 +594,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_too_many, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_apop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup,
