@@ -92,6 +92,10 @@ static const struct cfg_choice cfg_log_levels[] = {
 	{ "notice", LOG_LVL_NOTICE }, { "info", LOG_LVL_INFO },
 	{ "debug", LOG_LVL_DEBUG }, { NULL, 0 },
 };
+static const struct cfg_choice cfg_relay_tls[] = {
+	{ "none", 0 }, { "may", 0 }, { "require", 0 }, { NULL, 0 },
+};
+
 static const struct cfg_choice cfg_facilities[] = {
 	{ "mail", 0 }, { "daemon", 0 }, { "user", 0 }, { "local0", 0 },
 	{ "local1", 0 }, { "local2", 0 }, { "local3", 0 }, { "local4", 0 },
@@ -214,6 +218,14 @@ static const struct cfg_key cfg_keys[] = {
 	    G(queued.delay_warning_s), 0, 0, 30 * DAY, NULL, "4h" },
 	{ CFG_S_QUEUED, "deliver", CFG_T_BOOL, G(queued.deliver), 0, 0, 0,
 	    NULL, "yes" },
+	{ CFG_S_QUEUED, "relay_host", CFG_T_STR, G(queued.relay_host), 0, 0,
+	    0, NULL, NULL },
+	{ CFG_S_QUEUED, "relay_tls", CFG_T_CHOICE, G(queued.relay_tls), 0, 0,
+	    0, cfg_relay_tls, "may" },
+	{ CFG_S_QUEUED, "relay_auth_file", CFG_T_PATH,
+	    G(queued.relay_auth_file), 0, 0, 0, NULL, NULL },
+	{ CFG_S_QUEUED, "remote_sessions", CFG_T_UINT,
+	    G(queued.remote_sessions), 0, 1, 1000, NULL, "50" },
 	{ CFG_S_QUEUED, "resolver", CFG_T_STR, G(queued.resolver), 0, 0, 0,
 	    NULL, NULL },
 	{ CFG_S_QUEUED, "resolver_timeout", CFG_T_DUR_MS,

@@ -127,6 +127,10 @@ struct cfg {
 		unsigned lifetime_s;		/* then it bounces, 5d */
 		unsigned delay_warning_s;	/* delay DSN after, 4h; 0 off */
 		int deliver;			/* no: accept and hold, yes */
+		char *relay_host;		/* smarthost "HOST:PORT", NULL */
+		char *relay_tls;		/* none | may | require, may */
+		char *relay_auth_file;		/* "user password", 0600 */
+		unsigned remote_sessions;	/* SMTP sessions at once, 50 */
 		char *resolver;			/* "127.0.0.1:5353,[::1]:53";
 						 * NULL: /etc/resolv.conf */
 		unsigned resolver_timeout_ms;	/* per DNS try, 5s */

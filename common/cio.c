@@ -279,8 +279,11 @@ cio_flush(struct cio *c)
 
 /* ---- TLS ---- */
 
+static int cio_starttls_side(struct cio *c, SSL_CTX *ctx, int client,
+    size_t *dropped_out);
+
 static int
-cio_tls_begin(struct cio *c, SSL_CTX *ctx)
+cio_tls_begin(struct cio *c, SSL_CTX *ctx, int client)
 {
 	if (c->tls != CIO_TLS_OFF || c->dead)
 		return -1;
@@ -291,7 +294,10 @@ cio_tls_begin(struct cio *c, SSL_CTX *ctx)
 	}
 	SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-	SSL_set_accept_state(c->ssl);
+	if (client)
+		SSL_set_connect_state(c->ssl);
+	else
+		SSL_set_accept_state(c->ssl);
 	c->tls = CIO_TLS_FLUSH;
 	return 0;
 }
@@ -314,7 +320,8 @@ cio_handshake(struct cio *c)
 
 	ERR_clear_error();
 	errno = 0;
-	if ((r = SSL_accept(c->ssl)) == 1) {
+	/* SSL_accept or SSL_connect, as set by cio_tls_begin */
+	if ((r = SSL_do_handshake(c->ssl)) == 1) {
 		c->tls = CIO_TLS_ON;
 		c->hs_want = 0;
 		c->rd_ready = c->wr_ready = 1;
@@ -764,7 +771,7 @@ cio_abort(struct cio *c, const char *why)
 int
 cio_tls_accept(struct cio *c, SSL_CTX *ctx)
 {
-	if (cio_tls_begin(c, ctx) == -1)
+	if (cio_tls_begin(c, ctx, 0) == -1)
 		return -1;
 	/* nothing was read yet; if it was, it was not TLS */
 	buf_reset(&c->in);
@@ -777,6 +784,25 @@ cio_tls_accept(struct cio *c, SSL_CTX *ctx)
 
 int
 cio_starttls(struct cio *c, SSL_CTX *ctx, size_t *dropped_out)
+{
+	return cio_starttls_side(c, ctx, 0, dropped_out);
+}
+
+int
+cio_starttls_client(struct cio *c, SSL_CTX *ctx, size_t *dropped_out)
+{
+	return cio_starttls_side(c, ctx, 1, dropped_out);
+}
+
+SSL *
+cio_ssl(struct cio *c)
+{
+	return c->ssl;
+}
+
+static int
+cio_starttls_side(struct cio *c, SSL_CTX *ctx, int client,
+    size_t *dropped_out)
 {
 	size_t keep, dropped;
 
@@ -792,7 +818,7 @@ cio_starttls(struct cio *c, SSL_CTX *ctx, size_t *dropped_out)
 	c->in.data[keep] = '\0';
 	linebuf_reset(&c->lb);
 	c->newdata = 0;
-	if (cio_tls_begin(c, ctx) == -1)
+	if (cio_tls_begin(c, ctx, client) == -1)
 		return -1;
 	*dropped_out = dropped;
 	cio_poke(c);

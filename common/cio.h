@@ -129,6 +129,18 @@ int cio_tls_accept(struct cio *c, SSL_CTX *ctx)
 int cio_starttls(struct cio *c, SSL_CTX *ctx, size_t *dropped_out)
     __attribute__((warn_unused_result));
 
+/*
+ * cio_starttls_client: the client side of STARTTLS: call from the
+ * callback that got the server's 220 (RFC 3207 4.2): everything read
+ * after it is dropped as cio_starttls does, and the TLS client handshake
+ * starts; CIO_TLS_READY follows.  Set SNI or verification on cio_ssl(c)
+ * right after.  -1 if TLS was already started.
+ */
+int cio_starttls_client(struct cio *c, SSL_CTX *ctx, size_t *dropped_out)
+    __attribute__((warn_unused_result));
+/* cio_ssl: the connection's SSL once TLS was started, else NULL. */
+SSL *cio_ssl(struct cio *c);
+
 /* cio_tls_active: 1 once the handshake is done. */
 int cio_tls_active(const struct cio *c);
 /* "TLSv1.3", and the cipher name ("TLS_AES_256_GCM_SHA384"), or NULL. */

@@ -86,6 +86,13 @@ queue_result_of(struct queue_msg *m, struct queue_att *a,
 	else if (a->kind == IPC_RESOLVE_UNKNOWN)
 		queue_result_set(res, QO_PERM, 550, "5.1.1",
 		    "no such user here");
+	else if (a->kind == IPC_RESOLVE_REMOTE && !a->forward && a->rdone)
+		queue_result_set(res, lmtp_reply_class(&a->rreply) == 2 ?
+		    QO_OK : lmtp_reply_class(&a->rreply) == 5 ? QO_PERM :
+		    QO_TEMP, a->rreply.code, a->rreply.enh[0] ?
+		    a->rreply.enh : lmtp_reply_class(&a->rreply) == 2 ?
+		    "2.0.0" : lmtp_reply_class(&a->rreply) == 5 ? "5.0.0" :
+		    "4.0.0", a->rreply.text);
 	else if (a->kind == IPC_RESOLVE_REMOTE || a->forward)
 		/* XXX: the SMTP client is not written yet; nothing is lost
 		 * and nothing bounces before the lifetime is over */
@@ -129,8 +136,8 @@ queue_apply(struct queue_msg *m, struct queue_att *a,
 	queue_log_reason(res, why, sizeof(why));
 	if (res->o == QO_OK) {
 		queue_status_rec_delivered(&m->status, rec, a->idx, res->enh);
-		log_info("id=%s event=delivered rcpt=<%s> relay=lmtp status=%s",
-		    m->id, addr, res->enh);
+		log_info("id=%s event=delivered rcpt=<%s> relay=%s status=%s",
+		    m->id, addr, a->rdone ? "smtp" : "lmtp", res->enh);
 	} else if (res->o == QO_PERM) {
 		queue_status_rec_failed(&m->status, rec, a->idx, res->code,
 		    res->enh, res->text);

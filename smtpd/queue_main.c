@@ -97,6 +97,10 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.lifetime_s = cfg->queued.lifetime_s;
 	o.delay_warning_s = cfg->queued.delay_warning_s;
 	o.lmtp_timeout_s = 300.;
+	o.relay_host = cfg->queued.relay_host;
+	o.relay_tls = cfg->queued.relay_tls;
+	o.relay_auth_file = cfg->queued.relay_auth_file;
+	o.remote_sessions = cfg->queued.remote_sessions;
 	s = queue_sched_new(q->loop, &q->sp, status_fd, authd, &o);
 	free(path);
 	return s;

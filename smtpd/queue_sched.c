@@ -17,6 +17,7 @@
 #include "common/ipcc.h"
 #include "common/log.h"
 #include "common/xmem.h"
+#include "smtpd/queue_route.h"
 #include "smtpd/queue_admin.h"
 #include "smtpd/queue_sched_priv.h"
 
@@ -165,6 +166,7 @@ queue_msg_attempt_fini(struct queue_msg *m)
 	free(m->replies);
 	m->replies = NULL;
 	queue_lmtp_cancel(&m->lmtp);
+	queue_route_fini(m);
 	free(m->from);
 	m->from = NULL;
 	if (m->fd >= 0)
@@ -268,7 +270,6 @@ queue_sched_add(struct queue_sched *qs, const char *id)
 
 /* ---- an attempt ---- */
 
-static void queue_msg_plan(struct queue_msg *m);
 
 static void
 queue_resolve_cb(void *arg, const struct ipc_hdr *hdr, struct span payload,
@@ -401,13 +402,18 @@ queue_sched_next_session(struct queue_sched *qs)
 	}
 }
 
-/* Every due recipient is resolved: deliver, or straight to results. */
-static void
+/* Every due recipient is resolved: deliver, or straight to results.
+ * Remote recipients go first, through the relay (queue_route.c), which
+ * calls this again when their transaction is over. */
+void
 queue_msg_plan(struct queue_msg *m)
 {
 	struct queue_sched *qs = m->qs;
 	char **keep;
 	size_t i, j, n = 0, *map;
+
+	if (queue_route_start(m))
+		return;
 
 	/* drop mailboxes already delivered for every recipient naming them
 	 * (a "target" record from an earlier partial attempt) */
@@ -544,6 +550,7 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
     int status_fd, struct ipcc *authd, const struct queue_sched_opts *o)
 {
 	struct queue_sched *qs = xcalloc(1, sizeof(*qs));
+	const char *why = NULL;
 
 	qs->loop = loop;
 	qs->sp = sp;
@@ -558,6 +565,14 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
 		qs->o.sessions = 1;
 	if (qs->o.lmtp_timeout_s <= 0)
 		qs->o.lmtp_timeout_s = 300;
+	if (qs->o.remote_sessions == 0)
+		qs->o.remote_sessions = 50;
+	if (qs->o.remote_timeout_s <= 0)
+		qs->o.remote_timeout_s = 300;
+	qs->o.relay_host = NULL;	/* resolved below, not kept */
+	if (queue_route_relay_init(qs, o->relay_host, o->relay_tls,
+	    o->relay_auth_file, &why) < 0)
+		fatal("queued: %s", why);	/* refuse to start */
 	return qs;
 }
 
@@ -636,6 +651,8 @@ queue_sched_free(struct queue_sched **qsp)
 	if (ev_is_active(&qs->unlinked_w))
 		queue_unlinked_cb(qs->loop, &qs->unlinked_w, 0);
 	queue_lmtp_set_fini(&qs->lmtps);
+	queue_remote_set_fini(&qs->remotes);
+	queue_route_relay_fini(qs);
 	ipcc_free(&qs->authd);
 	close(qs->status_fd);
 	free((char *)qs->o.lmtp_path);

@@ -18,6 +18,12 @@ struct queue_sched_opts {
 	unsigned lifetime_s;
 	unsigned delay_warning_s;	/* delay DSN after this; 0: never */
 	double lmtp_timeout_s;		/* idle per LMTP step */
+	const char *relay_host;		/* smarthost "HOST:PORT" or NULL */
+	const char *relay_tls;		/* "none", "may" (NULL), "require" */
+	const char *relay_auth_file;	/* "user password", or NULL */
+	unsigned remote_sessions;	/* SMTP connections at once (>= 1) */
+	double remote_timeout_s;	/* idle per SMTP step (RFC 5321
+					 * 4.5.3.2: 5 minutes and more) */
 };
 
 struct queue_sched;

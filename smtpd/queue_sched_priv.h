@@ -6,10 +6,12 @@
 #include <stdint.h>
 
 #include <ev.h>
+#include <openssl/ssl.h>
 
 #include "common/envelope.h"
 #include "common/lmtp_reply.h"
 #include "smtpd/queue_lmtp.h"
+#include "smtpd/queue_remote.h"
 #include "smtpd/queue_sched.h"
 #include "smtpd/queue_status.h"
 
@@ -18,6 +20,7 @@ enum queue_msg_st {
 	QM_RESOLVING,		/* asking authd about the due recipients */
 	QM_WAITING,		/* for a free LMTP session */
 	QM_DELIVERING,		/* an LMTP transaction is running */
+	QM_REMOTE,		/* an SMTP transaction to the relay is running */
 };
 
 /* One due recipient in this attempt. */
@@ -31,6 +34,8 @@ struct queue_att {
 	char why[128];			/* lookup failure */
 	size_t *tix;			/* indexes into the mailbox list */
 	size_t n_tix;
+	int rdone;			/* remote: rreply holds the answer */
+	struct lmtp_reply rreply;
 };
 
 struct queue_msg {
@@ -57,7 +62,21 @@ struct queue_msg {
 	struct queue_lmtp *lmtp;
 	int fd;				/* queue/ID while delivering */
 	char *from;			/* the sender, NUL-terminated */
+
+	/* the remote part of the attempt (queue_sched.c, remote path) */
+	struct queue_remote_txn rtxn;
+	struct queue_remote *remote;
+	size_t *ratt;			/* att indexes of the remote rcpts */
+	char **rrcpts, **rorcpt;
+	unsigned *rnotify;
+	struct lmtp_reply *rreplies;
+	size_t n_r;
+	char *envid;
+	struct queue_msg *rwnext;	/* waiting for an SMTP session */
+	int rwaiting;
 };
+
+#define QUEUE_RELAY_ADDRS_MAX 8
 
 struct queue_sched {
 	struct ev_loop *loop;
@@ -69,6 +88,15 @@ struct queue_sched {
 	struct queue_msg *wait_head, *wait_tail;
 	unsigned active;		/* LMTP sessions running */
 	struct queue_lmtp_set lmtps;	/* and those saying QUIT */
+	struct queue_remote_set remotes;	/* SMTP sessions */
+	unsigned remote_active;		/* SMTP transactions running */
+	struct queue_msg *rwait_head;	/* messages waiting for one */
+	struct sockaddr_storage relay_addr[QUEUE_RELAY_ADDRS_MAX];
+	socklen_t relay_len[QUEUE_RELAY_ADDRS_MAX];
+	size_t n_relay;			/* 0: no smarthost */
+	int relay_tls;			/* enum queue_remote_tls */
+	SSL_CTX *tls_ctx;		/* client context for STARTTLS */
+	char *relay_user, *relay_pass;	/* from queued.relay_auth_file */
 	int stopping;
 	ev_prepare unlinked_w;		/* fsync queue/ once per loop turn */
 	void (*idle)(void *);
@@ -86,6 +114,7 @@ int queue_deliver_report(struct queue_msg *m);
  * next sleeps (one fsync for every removal of the turn). */
 void queue_sched_unlinked(struct queue_sched *qs);
 void queue_sched_arm(struct queue_msg *m);
+void queue_msg_plan(struct queue_msg *m);
 void queue_msg_free(struct queue_msg *m);
 void queue_msg_attempt_fini(struct queue_msg *m);
 int64_t queue_now_ms(void);
