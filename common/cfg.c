@@ -230,6 +230,10 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, NULL },
 	{ CFG_S_QUEUED, "resolver_timeout", CFG_T_DUR_MS,
 	    G(queued.resolver_timeout_ms), 0, 100, 60 * SEC, NULL, "5s" },
+	/* the port of every MX host: 25 on the Internet; tests run their
+	 * MX sinks on other loopback ports */
+	{ CFG_S_QUEUED, "mx_port", CFG_T_UINT, G(queued.mx_port), 0, 1, 65535,
+	    NULL, "25" },
 
 	{ CFG_S_MDA, "user", CFG_T_STR, G(mda.d.user), 0, 0, 0, NULL,
 	    "lb-mail" },

@@ -134,6 +134,7 @@ struct cfg {
 		char *resolver;			/* "127.0.0.1:5353,[::1]:53";
 						 * NULL: /etc/resolv.conf */
 		unsigned resolver_timeout_ms;	/* per DNS try, 5s */
+		unsigned mx_port;		/* MX hosts' SMTP port, 25 */
 	} queued;
 
 	struct {

@@ -101,6 +101,9 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.relay_tls = cfg->queued.relay_tls;
 	o.relay_auth_file = cfg->queued.relay_auth_file;
 	o.remote_sessions = cfg->queued.remote_sessions;
+	o.resolver = cfg->queued.resolver;
+	o.resolver_timeout_ms = cfg->queued.resolver_timeout_ms;
+	o.mx_port = cfg->queued.mx_port;
 	s = queue_sched_new(q->loop, &q->sp, status_fd, authd, &o);
 	free(path);
 	return s;

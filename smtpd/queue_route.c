@@ -3,19 +3,24 @@
 #include "smtpd/queue_route.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <sodium.h>
 
 #include "common/ipc_msg.h"
 #include "common/log.h"
 #include "common/xmem.h"
+#include "smtpd/queue_dns.h"
 #include "smtpd/queue_sched_priv.h"
 
 int
@@ -59,6 +64,7 @@ queue_route_relay_parse(const char *s, char *host, size_t hostsz,
 void
 queue_route_relay_fini(struct queue_sched *qs)
 {
+	queue_dns_free(&qs->dns);
 	SSL_CTX_free(qs->tls_ctx);
 	qs->tls_ctx = NULL;
 	if (qs->relay_pass != NULL)
@@ -202,6 +208,24 @@ queue_route_relay_init(struct queue_sched *qs, const char *relay,
 	    "address", -1);
 }
 
+int
+queue_route_mx_init(struct queue_sched *qs, const char *resolver,
+    unsigned timeout_ms, const char **why)
+{
+	/* XXX: opportunistic TLS without verification to MX hosts, as
+	 * for the smarthost (no per-domain policy, no DANE/MTA-STS yet) */
+	if (qs->tls_ctx == NULL &&
+	    (qs->tls_ctx = SSL_CTX_new(TLS_client_method())) != NULL) {
+		SSL_CTX_set_min_proto_version(qs->tls_ctx, TLS1_2_VERSION);
+		SSL_CTX_set_verify(qs->tls_ctx, SSL_VERIFY_NONE, NULL);
+	}
+	qs->relay_tls = QUEUE_TLS_MAY;
+	qs->dns = queue_dns_new(qs->loop, resolver != NULL &&
+	    resolver[0] != '\0' ? resolver : NULL,
+	    timeout_ms ? timeout_ms : 5000, why);
+	return qs->dns != NULL ? 0 : -1;
+}
+
 /* span_dup, also of an empty span (whose pointer may be NULL) */
 static char *
 queue_route_dup(struct span s)
@@ -218,6 +242,142 @@ queue_route_wanted(const struct queue_att *a)
 
 static void queue_route_done(void *arg, struct queue_remote_txn *t);
 
+/* The domain of an address (after its last '@'), or empty. */
+static struct span
+queue_route_domain(struct span addr)
+{
+	size_t i = addr.n;
+
+	while (i > 0 && addr.p[i - 1] != '@')
+		i--;
+	return i > 0 ? span_make(addr.p + i, addr.n - i) : span_make("", 0);
+}
+
+/* A pending MX lookup; alive is cleared when its message lets go. */
+struct queue_route_lookup {
+	struct queue_msg *m;
+	int alive;
+};
+
+/* Every recipient of this transaction gets the same reply. */
+static void __attribute__((format(printf, 4, 5)))
+queue_route_all(struct queue_msg *m, int code, const char *enh,
+    const char *fmt, ...)
+{
+	char text[LMTP_REPLY_TEXT_MAX];
+	va_list ap;
+	size_t i;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	for (i = 0; i < m->n_r; i++) {
+		struct lmtp_reply *r = &m->rreplies[i];
+
+		memset(r, 0, sizeof(*r));
+		r->code = code;
+		snprintf(r->enh, sizeof(r->enh), "%s", enh);
+		snprintf(r->text, sizeof(r->text), "%s", text);
+	}
+}
+
+static void
+queue_route_dns_cb(void *arg, const struct queue_dns_route *route)
+{
+	struct queue_route_lookup *lk = arg;
+	struct queue_msg *m = lk->m;
+	struct queue_sched *qs;
+	size_t h, k, n = 0;
+
+	if (!lk->alive) {
+		free(lk);
+		return;
+	}
+	free(lk);
+	m->rlookup = NULL;
+	qs = m->qs;
+	switch (route->status) {
+	case QUEUE_DNS_OK:
+		m->maddr = xcalloc(QUEUE_MX_ADDRS_MAX, sizeof(*m->maddr));
+		m->mlen = xcalloc(QUEUE_MX_ADDRS_MAX, sizeof(*m->mlen));
+		/* RFC 5321 5.1: the hosts in order of preference (equal
+		 * ones shuffled by queue_dns), each address in turn */
+		for (h = 0; h < route->n_hosts; h++)
+			for (k = 0; k < route->hosts[h].n_addr &&
+			    n < QUEUE_MX_ADDRS_MAX; k++) {
+				struct sockaddr_storage *sa = &m->maddr[n];
+
+				memcpy(sa, &route->hosts[h].addr[k],
+				    route->hosts[h].addr_len[k]);
+				m->mlen[n] = route->hosts[h].addr_len[k];
+				if (sa->ss_family == AF_INET)
+					((struct sockaddr_in *)sa)->sin_port =
+					    htons((uint16_t)qs->o.mx_port);
+				else
+					((struct sockaddr_in6 *)sa)->sin6_port =
+					    htons((uint16_t)qs->o.mx_port);
+				n++;
+			}
+		if (n == 0) {
+			queue_route_all(m, 451, "4.4.4", "no address for the "
+			    "mail servers of %s", m->rdomain);
+			break;
+		}
+		m->rtxn.addrs = m->maddr;
+		m->rtxn.addr_lens = m->mlen;
+		m->rtxn.n_addrs = n;
+		log_info("id=%s event=route domain=%s addresses=%zu", m->id,
+		    m->rdomain, n);
+		m->remote = queue_remote_start(qs->loop, &qs->remotes,
+		    &m->rtxn, queue_route_done, m);
+		return;
+	case QUEUE_DNS_NULLMX:
+		/* RFC 7505 3: the domain takes no mail; fail at once */
+		queue_route_all(m, 556, "5.1.10", "%s does not accept mail "
+		    "(null MX)", m->rdomain);
+		break;
+	case QUEUE_DNS_PERM:
+		queue_route_all(m, 550, "5.1.2", "no mail server for the "
+		    "domain: %s", route->why);
+		break;
+	default:
+		queue_route_all(m, 451, "4.4.3", "DNS lookup failed, will "
+		    "retry: %s", route->why);
+		break;
+	}
+	queue_route_done(m, &m->rtxn);
+}
+
+/* Run m's transaction: the smarthost, or look up its domain's MX.
+ * -1: the lookup could not start; every reply says so (451) and no
+ * session is counted. */
+static int
+queue_route_go(struct queue_msg *m)
+{
+	struct queue_sched *qs = m->qs;
+	struct queue_route_lookup *lk;
+
+	if (qs->n_relay > 0) {
+		qs->remote_active++;
+		m->remote = queue_remote_start(qs->loop, &qs->remotes,
+		    &m->rtxn, queue_route_done, m);
+		return 0;
+	}
+	lk = xcalloc(1, sizeof(*lk));
+	lk->m = m;
+	lk->alive = 1;
+	if (queue_dns_route(qs->dns, m->rdomain, queue_route_dns_cb,
+	    lk) < 0) {
+		free(lk);
+		queue_route_all(m, 451, "4.4.3", "DNS lookup could not "
+		    "start for %s", m->rdomain);
+		return -1;
+	}
+	qs->remote_active++;
+	m->rlookup = lk;
+	return 0;
+}
+
 /* Start the waiting transactions while sessions are free. */
 static void
 queue_route_next(struct queue_sched *qs)
@@ -229,9 +389,11 @@ queue_route_next(struct queue_sched *qs)
 		qs->rwait_head = m->rwnext;
 		m->rwnext = NULL;
 		m->rwaiting = 0;
-		qs->remote_active++;
-		m->remote = queue_remote_start(qs->loop, &qs->remotes,
-		    &m->rtxn, queue_route_done, m);
+		if (queue_route_go(m) < 0) {
+			/* counted as a session that ended at once */
+			qs->remote_active++;
+			queue_route_done(m, &m->rtxn);
+		}
 	}
 }
 
@@ -268,23 +430,35 @@ queue_route_start(struct queue_msg *m)
 	struct stat sb;
 	size_t i, n = 0;
 
-	if (qs->n_relay == 0 || qs->stopping)
+	if ((qs->n_relay == 0 && qs->dns == NULL) || qs->stopping)
 		return 0;
 	for (i = 0; i < m->n_att; i++)
 		n += queue_route_wanted(&m->att[i]);
 	if (n == 0)
 		return 0;
+	/* MX delivery: one domain per transaction (the first one waiting;
+	 * the others follow when queue_msg_plan comes back here) */
+	if (qs->n_relay == 0) {
+		for (i = 0; i < m->n_att; i++)
+			if (queue_route_wanted(&m->att[i]))
+				break;
+		m->rdomain = queue_route_dup(queue_route_domain(
+		    m->env.rcpts[m->att[i].idx].addr));
+	}
 	m->ratt = xcalloc(n, sizeof(*m->ratt));
 	m->rrcpts = xcalloc(n, sizeof(*m->rrcpts));
 	m->rorcpt = xcalloc(n, sizeof(*m->rorcpt));
 	m->rnotify = xcalloc(n, sizeof(*m->rnotify));
 	m->rreplies = xcalloc(n, sizeof(*m->rreplies));
-	for (i = 0; i < m->n_att; i++) {
+	for (i = 0; i < m->n_att && m->n_r < n; i++) {
 		const struct envelope_rcpt *er;
 
 		if (!queue_route_wanted(&m->att[i]))
 			continue;
 		er = &m->env.rcpts[m->att[i].idx];
+		if (m->rdomain != NULL && !span_eq_ci(queue_route_domain(
+		    er->addr), m->rdomain))
+			continue;
 		m->ratt[m->n_r] = i;
 		m->rrcpts[m->n_r] = queue_route_dup(er->addr);
 		m->rorcpt[m->n_r] = queue_route_dup(er->orcpt);
@@ -345,9 +519,23 @@ queue_route_start(struct queue_msg *m)
 		m->rwaiting = 1;
 		return 1;
 	}
-	qs->remote_active++;
-	m->remote = queue_remote_start(qs->loop, &qs->remotes, t,
-	    queue_route_done, m);
+	if (queue_route_go(m) < 0) {
+		/* rare (the resolver refused the query): every remote
+		 * recipient of this attempt, of any domain, is deferred */
+		struct lmtp_reply r = m->rreplies[0];
+
+		for (i = 0; i < m->n_att; i++) {
+			struct queue_att *a = &m->att[i];
+
+			if (!queue_route_wanted(a))
+				continue;
+			a->rreply = r;
+			a->rdone = 1;
+		}
+		queue_route_fini(m);
+		m->st = QM_RESOLVING;
+		return 0;
+	}
 	return 1;
 }
 
@@ -367,10 +555,20 @@ queue_route_fini(struct queue_msg *m)
 		m->rwnext = NULL;
 		m->rwaiting = 0;
 	}
-	if (m->remote != NULL) {
+	if (m->remote != NULL || m->rlookup != NULL) {
 		BUG_ON(qs->remote_active == 0);
 		qs->remote_active--;
 	}
+	if (m->rlookup != NULL) {
+		m->rlookup->alive = 0;	/* the callback frees it */
+		m->rlookup = NULL;
+	}
+	free(m->rdomain);
+	free(m->maddr);
+	free(m->mlen);
+	m->rdomain = NULL;
+	m->maddr = NULL;
+	m->mlen = NULL;
 	queue_remote_cancel(&m->remote);
 	for (i = 0; i < m->n_r; i++) {
 		free(m->rrcpts[i]);

@@ -25,6 +25,12 @@ int queue_route_relay_init(struct queue_sched *qs, const char *relay,
     const char *tls, const char *auth_file, const char **why);
 void queue_route_relay_fini(struct queue_sched *qs);
 
+/* queue_route_mx_init: without a smarthost, remote mail goes to each
+ * domain's MX hosts (RFC 5321 5.1) found by smtpd/queue_dns.h with
+ * these servers (NULL: /etc/resolv.conf).  0, or -1 with *why. */
+int queue_route_mx_init(struct queue_sched *qs, const char *resolver,
+    unsigned timeout_ms, const char **why);
+
 /* queue_route_auth_parse: "user password\n" -> user, password (the
  * rest of the line, CR and LF cut).  Pure.  0 or -1. */
 int queue_route_auth_parse(const char *in, char *user, size_t usersz,

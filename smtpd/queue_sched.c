@@ -570,9 +570,15 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
 	if (qs->o.remote_timeout_s <= 0)
 		qs->o.remote_timeout_s = 300;
 	qs->o.relay_host = NULL;	/* resolved below, not kept */
+	qs->o.resolver = NULL;		/* given to the resolver, not kept */
+	if (qs->o.mx_port == 0)
+		qs->o.mx_port = 25;
 	if (queue_route_relay_init(qs, o->relay_host, o->relay_tls,
 	    o->relay_auth_file, &why) < 0)
 		fatal("queued: %s", why);	/* refuse to start */
+	if (qs->n_relay == 0 && queue_route_mx_init(qs, o->resolver,
+	    o->resolver_timeout_ms, &why) < 0)
+		fatal("queued: %s", why);
 	return qs;
 }
 

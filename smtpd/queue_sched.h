@@ -24,6 +24,9 @@ struct queue_sched_opts {
 	unsigned remote_sessions;	/* SMTP connections at once (>= 1) */
 	double remote_timeout_s;	/* idle per SMTP step (RFC 5321
 					 * 4.5.3.2: 5 minutes and more) */
+	const char *resolver;		/* DNS servers, NULL: the system's */
+	unsigned resolver_timeout_ms;	/* per DNS try */
+	unsigned mx_port;		/* port of MX hosts: 25 (tests) */
 };
 
 struct queue_sched;

@@ -15,6 +15,9 @@
 #include "smtpd/queue_sched.h"
 #include "smtpd/queue_status.h"
 
+struct queue_dns;
+struct queue_route_lookup;
+
 enum queue_msg_st {
 	QM_IDLE,		/* waiting for its timer (or nothing) */
 	QM_RESOLVING,		/* asking authd about the due recipients */
@@ -74,7 +77,15 @@ struct queue_msg {
 	char *envid;
 	struct queue_msg *rwnext;	/* waiting for an SMTP session */
 	int rwaiting;
+	/* MX delivery: the domain of this transaction, its DNS lookup
+	 * while pending, and the addresses of its MX hosts in order */
+	char *rdomain;
+	struct queue_route_lookup *rlookup;
+	struct sockaddr_storage *maddr;
+	socklen_t *mlen;
 };
+
+#define QUEUE_MX_ADDRS_MAX 16	/* addresses tried per transaction */
 
 #define QUEUE_RELAY_ADDRS_MAX 8
 
@@ -97,6 +108,7 @@ struct queue_sched {
 	int relay_tls;			/* enum queue_remote_tls */
 	SSL_CTX *tls_ctx;		/* client context for STARTTLS */
 	char *relay_user, *relay_pass;	/* from queued.relay_auth_file */
+	struct queue_dns *dns;		/* MX lookups when no smarthost */
 	int stopping;
 	ev_prepare unlinked_w;		/* fsync queue/ once per loop turn */
 	void (*idle)(void *);

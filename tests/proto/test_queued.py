@@ -85,7 +85,7 @@ class QueueClient:
 
 
 # A remote recipient: queued now delivers, and a remote message stays in
-# queue/ ("remote delivery not available yet"), so these tests can look at
+# queue/ (the tests' resolver answers nothing: deferred), so these tests can look at
 # the files they committed (a local one would be bounced or delivered).
 def envelope(qid, rcpts=("bob@remote.example",), sender="alice@example.org"):
     lines = ["LBENV 1", "id " + qid, "arrival %d" % int(time.time()),

@@ -25,13 +25,13 @@ class Sink:
 
     def __init__(self, ehlo=("SIZE 1000000", "8BITMIME", "DSN",
                              "PIPELINING"),
-                 rcpt_reply=None, dot_reply=None):
+                 rcpt_reply=None, dot_reply=None, host="127.0.0.1", port=0):
         self.ehlo = ehlo
         self.rcpt_reply = rcpt_reply or (lambda a, n: "250 2.1.5 ok")
         self.dot_reply = dot_reply or (lambda n: "250 2.0.0 queued")
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.bind((host, port))
         self.lsock.listen(8)
         self.port = self.lsock.getsockname()[1]
         self.connections = 0
