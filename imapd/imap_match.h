@@ -23,8 +23,16 @@
  * Text keys (RFC 9051 6.4.4): substring match, case-insensitive on the
  * decoded text: RFC 2047 encoded words in headers, base64 and
  * quoted-printable bodies of text parts, charsets converted to UTF-8
- * (common/rfc2047.h knows which), case folded for ASCII and Latin-1 /
- * UTF-8 letters as far as the implementation says in imap_match.c.
+ * (common/rfc2047.h knows which), case folded for ASCII, Latin-1,
+ * Latin Extended-A, Greek and Cyrillic letters (the table is in
+ * imap_match_text.c).  Header text is unfolded and its white space runs
+ * count as one space.  FROM/TO/CC/BCC search "Name <local@domain>, ...".
+ * HEADER of Subject, Date, Message-ID and In-Reply-To is answered from
+ * the blob; HEADER of any other field, BODY and TEXT read the file in
+ * 16 KiB chunks through a sliding window (memory does not grow with the
+ * message).  A message without a usable blob has its header and MIME
+ * structure parsed from the file on first need, so results are the
+ * same.  docs/imapd.md "SEARCH, SORT and THREAD" has the details.
  */
 
 /* imap_match_read_fn: read up to len bytes at off of the message (the
@@ -118,6 +126,11 @@ int imap_sort(const struct imap_sort_crit *crit,
 enum imap_thread_alg {
 	IMAP_THREAD_ORDEREDSUBJECT = 0, IMAP_THREAD_REFERENCES,
 };
+
+/* imap_thread_alg_parse: the thread-alg atom (any case); 0, or -1 for
+ * an algorithm we do not have (RFC 5256: answer BAD). */
+int imap_thread_alg_parse(const struct imap_arg *a,
+    enum imap_thread_alg *out) __attribute__((warn_unused_result));
 
 /* imap_thread: thread msgs[0..n) and append the thread-list response
  * data ("(2)(3 6 (4 23)(44 7 96))") to out, with sequence numbers or

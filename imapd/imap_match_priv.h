@@ -1,4 +1,4 @@
-/* Shared inside imap_match.c, imap_match_text.c, imap_sort.c and imap_thread.c: one message's lazily loaded data, text folding, sent dates. */
+/* Shared inside imap_match.c, imap_match_text.c, imap_match_fold.c, imap_sort.c and imap_thread.c: one message's lazily loaded data, text folding, sent dates. */
 /* SPDX-License-Identifier: ISC */
 #ifndef LB_IMAP_MATCH_PRIV_H
 #define LB_IMAP_MATCH_PRIV_H
@@ -42,6 +42,35 @@ int imt_msg_env(struct imt_msg *t, const struct msgcache_env **env_out);
 int imt_fold(struct span in, struct buf *out);
 /* imt_fold_cp: the folded code point. */
 uint32_t imt_fold_cp(uint32_t cp);
+
+/*
+ * imt_finder: a substring search over a stream.  The folded text
+ * passes through a window of the last needle-1 bytes plus one chunk,
+ * so a match that straddles two reads is found and memory stays at
+ * about IMT_CHUNK * 3 whatever the message size.
+ */
+struct imt_finder {
+	struct span needle;		/* folded */
+	uint8_t *win;
+	size_t wlen, wcap;
+	int found;
+	uint8_t hold[4];		/* an incomplete UTF-8 sequence */
+	size_t nhold;
+	struct buf work, folded;
+};
+
+void imt_finder_init(struct imt_finder *f, struct span needle);
+void imt_finder_fini(struct imt_finder *f);
+/* UTF-8 text in any split; 0 or -1 (memory cap) */
+int imt_finder_feed(struct imt_finder *f, struct span s);
+/* end of one text (an incomplete UTF-8 sequence goes in as bytes) */
+int imt_finder_flush(struct imt_finder *f);
+/* one whole text: feed and flush */
+int imt_finder_text(struct imt_finder *f, struct span s);
+/* imt_scan_body: part p's body, transfer-decoded and converted to
+ * UTF-8, into f (stops once f->found); 0 or -1 (read error) */
+int imt_scan_body(struct imt_msg *t, const struct msgcache_part *p,
+    struct imt_finder *f);
 
 /* imt_addr_text: the address list f rendered for searching:
  * "name <mailbox@host>, ..." with encoded words decoded (not folded). */

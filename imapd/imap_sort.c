@@ -238,11 +238,11 @@ first_mailbox(const struct msgcache_env *env, enum msgcache_field f,
 }
 
 /*
- * RFC 5957 3: the display name of the first address, encoded words
- * decoded; when it has none (or only white space), its addr-spec
- * "mailbox@host"; a group: its name.  Compared with i;unicode-casemap
- * (imt_fold).  XXX: RFC 5957 is not in the project's RFC folder; this
- * follows its section 3 as published.
+ * RFC 5957 3, the display sort value of the first address: its
+ * addr-name with encoded words decoded if that is not empty; else
+ * addr-mailbox "@" addr-host when both are non-NIL; else addr-mailbox
+ * (a group's name); else "".  Compared with i;unicode-casemap, as far
+ * as imt_fold goes.  (RFC 5957 is not in the project's RFC folder.)
  */
 static int
 display_name(const struct msgcache_env *env, enum msgcache_field f,
@@ -255,13 +255,11 @@ display_name(const struct msgcache_env *env, enum msgcache_field f,
 	if (msgcache_addr(env, f, 0, &a) != 0)
 		return 0;
 	buf_init(&dec, 64, SIZE_MAX / 2);
-	if (!a.name_nil && a.name.n > 0)
+	if (!a.name_nil)
 		rc = rfc2047_decode(a.name, &dec);
-	if (rc == 0 && all_wsp(buf_view(&dec))) {
-		buf_reset(&dec);
-		if (!a.mailbox_nil)
-			rc = buf_addspan(&dec, a.mailbox);
-		if (rc == 0 && !a.host_nil && a.host.n > 0)
+	if (rc == 0 && dec.len == 0 && !a.mailbox_nil) {
+		rc = buf_addspan(&dec, a.mailbox);
+		if (rc == 0 && !a.host_nil)
 			rc = buf_addstr(&dec, "@") != 0 ? -1 :
 			    buf_addspan(&dec, a.host);
 	}

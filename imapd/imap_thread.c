@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/xmem.h"
+#include "imapd/imap_args.h"
 #include "imapd/imap_match_priv.h"
 
 #define NONE UINT32_MAX
@@ -35,7 +36,9 @@ struct thr {
 	 * root */
 	struct tnode {
 		uint32_t msg;		/* NONE: a dummy */
-		uint32_t parent, first, next;
+		/* siblings doubly linked, so that unlinking and appending
+		 * are O(1) even under a root of 100k threads */
+		uint32_t parent, first, last, prev, next;
 	} *nodes;
 	size_t n_nodes, cap_nodes;
 	/* Message-ID -> node (open addressing) */
@@ -169,7 +172,7 @@ node_new(struct thr *t, uint32_t msg)
 	}
 	nd = &t->nodes[t->n_nodes];
 	nd->msg = msg;
-	nd->parent = nd->first = nd->next = NONE;
+	nd->parent = nd->first = nd->last = nd->prev = nd->next = NONE;
 	return (uint32_t)t->n_nodes++;
 }
 
@@ -192,27 +195,36 @@ ref_node(struct thr *t, const struct idref *r)
 static void
 unlink_node(struct thr *t, uint32_t c)
 {
-	uint32_t p = t->nodes[c].parent, *pp;
+	struct tnode *x = &t->nodes[c];
+	uint32_t p = x->parent;
 
 	if (p == NONE)
 		return;
-	for (pp = &t->nodes[p].first; *pp != c; pp = &t->nodes[*pp].next)
-		;
-	*pp = t->nodes[c].next;
-	t->nodes[c].parent = t->nodes[c].next = NONE;
+	if (x->prev != NONE)
+		t->nodes[x->prev].next = x->next;
+	else
+		t->nodes[p].first = x->next;
+	if (x->next != NONE)
+		t->nodes[x->next].prev = x->prev;
+	else
+		t->nodes[p].last = x->prev;
+	x->parent = x->prev = x->next = NONE;
 }
 
 /* append c to p's children (c has no parent) */
 static void
 add_child(struct thr *t, uint32_t p, uint32_t c)
 {
-	uint32_t *pp;
+	struct tnode *x = &t->nodes[c];
 
-	for (pp = &t->nodes[p].first; *pp != NONE; pp = &t->nodes[*pp].next)
-		;
-	*pp = c;
-	t->nodes[c].parent = p;
-	t->nodes[c].next = NONE;
+	x->parent = p;
+	x->next = NONE;
+	x->prev = t->nodes[p].last;
+	if (x->prev != NONE)
+		t->nodes[x->prev].next = c;
+	else
+		t->nodes[p].first = c;
+	t->nodes[p].last = c;
 }
 
 /* 1 if making p the parent of c would make a loop: p is c or below it */
@@ -305,7 +317,7 @@ cmp_nodes(const void *pa, const void *pb, void *arg)
 static void
 sort_children(struct thr *t, uint32_t p, uint32_t **tmp, size_t *cap)
 {
-	uint32_t c, *pp;
+	uint32_t c, prev = NONE;
 	size_t k = 0, i;
 
 	for (c = t->nodes[p].first; c != NONE; c = t->nodes[c].next) {
@@ -318,12 +330,14 @@ sort_children(struct thr *t, uint32_t p, uint32_t **tmp, size_t *cap)
 	if (k < 2)
 		return;
 	qsort_r(*tmp, k, sizeof(**tmp), cmp_nodes, t);
-	pp = &t->nodes[p].first;
+	t->nodes[p].first = (*tmp)[0];
 	for (i = 0; i < k; i++) {
-		*pp = (*tmp)[i];
-		pp = &t->nodes[(*tmp)[i]].next;
+		c = (*tmp)[i];
+		t->nodes[c].prev = prev;
+		t->nodes[c].next = i + 1 < k ? (*tmp)[i + 1] : NONE;
+		prev = c;
 	}
-	*pp = NONE;
+	t->nodes[p].last = prev;
 }
 
 /* nodes below r in pre-order (r first), into *out */
@@ -359,10 +373,21 @@ preorder(const struct thr *t, uint32_t r, uint32_t **out, size_t *cap)
 /* ---- REFERENCES (RFC 5256 3) ---- */
 
 /* (1) links from Message-ID, References and In-Reply-To */
+static int
+cmp_seq(const void *pa, const void *pb, void *arg)
+{
+	const struct thr *t = arg;
+	uint32_t a = t->info[*(const uint32_t *)pa].seq,
+	    b = t->info[*(const uint32_t *)pb].seq;
+
+	return a < b ? -1 : a > b;
+}
+
 static void
 refs_link(struct thr *t)
 {
-	size_t i, k, cap = 64;
+	size_t i, j, k, cap = 64;
+	uint32_t *order;
 
 	while (cap < 2 * (t->n + t->n_ids) + 2)
 		cap *= 2;
@@ -374,8 +399,7 @@ refs_link(struct thr *t)
 		node_new(t, (uint32_t)i);
 	/* an id belongs to the first message (lowest sequence number) that
 	 * has it; later ones and those without one get a unique id, i.e.
-	 * are in no table slot.  Callers give messages in sequence order;
-	 * sort them anyway. */
+	 * are in no table slot. */
 	for (i = 0; i < t->n; i++) {
 		struct tmsg_info *in = &t->info[i];
 		struct tslot *s;
@@ -390,8 +414,13 @@ refs_link(struct thr *t)
 		} else if (t->info[s->node].seq > in->seq)
 			s->node = (uint32_t)i;
 	}
-	for (i = 0; i < t->n; i++) {
-		const struct tmsg_info *in = &t->info[i];
+	/* messages in sequence order, as the RFC walks them */
+	order = xreallocarray(NULL, t->n, sizeof(*order));
+	for (i = 0; i < t->n; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, t->n, sizeof(*order), cmp_seq, t);
+	for (j = 0; j < t->n; j++) {
+		const struct tmsg_info *in = &t->info[order[j]];
 		uint32_t prev = NONE, cur;
 
 		/* (1.A) each reference the parent of the next one; an
@@ -405,12 +434,40 @@ refs_link(struct thr *t)
 			prev = cur;
 		}
 		/* (1.B) the last reference is the message's parent */
-		if (prev != NONE && t->nodes[i].parent == prev)
+		if (prev != NONE && t->nodes[order[j]].parent == prev)
 			continue;
+		i = order[j];
 		unlink_node(t, (uint32_t)i);
 		if (prev != NONE && !would_loop(t, prev, (uint32_t)i))
 			add_child(t, prev, (uint32_t)i);
 	}
+	xfree(&order);
+}
+
+/* replace nd in its parent's children by its own children */
+static void
+splice_out(struct thr *t, uint32_t nd)
+{
+	struct tnode *x = &t->nodes[nd];
+	uint32_t p = x->parent, c;
+
+	if (x->first == NONE) {
+		unlink_node(t, nd);
+		return;
+	}
+	for (c = x->first; c != NONE; c = t->nodes[c].next)
+		t->nodes[c].parent = p;
+	t->nodes[x->first].prev = x->prev;
+	t->nodes[x->last].next = x->next;
+	if (x->prev != NONE)
+		t->nodes[x->prev].next = x->first;
+	else
+		t->nodes[p].first = x->first;
+	if (x->next != NONE)
+		t->nodes[x->next].prev = x->last;
+	else
+		t->nodes[p].last = x->last;
+	x->parent = x->first = x->last = x->prev = x->next = NONE;
 }
 
 /* (3) prune dummies, children first */
@@ -431,24 +488,7 @@ prune(struct thr *t, uint32_t **tmp, size_t *cap)
 		if (p == t->root && n_kids > 1)
 			continue;
 		/* splice the children in where the dummy was */
-		{
-			uint32_t *pp = &t->nodes[p].first, last = NONE;
-
-			while (*pp != nd)
-				pp = &t->nodes[*pp].next;
-			for (c = t->nodes[nd].first; c != NONE;
-			    c = t->nodes[c].next) {
-				t->nodes[c].parent = p;
-				last = c;
-			}
-			if (last != NONE) {
-				*pp = t->nodes[nd].first;
-				t->nodes[last].next = t->nodes[nd].next;
-			} else
-				*pp = t->nodes[nd].next;
-			t->nodes[nd].parent = t->nodes[nd].first =
-			    t->nodes[nd].next = NONE;
-		}
+		splice_out(t, nd);
 	}
 }
 
@@ -728,6 +768,20 @@ render(const struct thr *t, struct buf *out)
 	}
 	xfree(&stack);
 	return rc;
+}
+
+int
+imap_thread_alg_parse(const struct imap_arg *a, enum imap_thread_alg *out)
+{
+	if (a == NULL || a->type != IMAP_ARG_ATOM)
+		return -1;
+	if (imap_arg_atom_is(a, "REFERENCES"))
+		*out = IMAP_THREAD_REFERENCES;
+	else if (imap_arg_atom_is(a, "ORDEREDSUBJECT"))
+		*out = IMAP_THREAD_ORDEREDSUBJECT;
+	else
+		return -1;
+	return 0;
 }
 
 int

@@ -483,8 +483,10 @@ test_text_headers(void **state)
 	/* HEADER: any field, unfolded, every occurrence */
 	S("HEADER X-Priority 1", "1");
 	S("HEADER x-priority \"\"", "1");
+	/* white space runs count as one space in header text */
 	S("HEADER X-Long \"line  continued\"", "1");
-	S("HEADER X-Long \"line continued\"", "");
+	S("HEADER X-Long \"line continued\"", "1");
+	S("HEADER X-Long \"linecontinued\"", "");
 	S("HEADER X-Dup two", "3");
 	S("HEADER X-Empty \"\"", "4");
 	S("HEADER Message-ID \"<M1@example.com>\"", "1");
@@ -553,6 +555,17 @@ test_read_error(void **state)
 	box[1].reads = 0;
 	S("SEEN OR FLAGGED DRAFT", "");
 	assert_int_equal(box[1].reads, 0);
+	/* header keys the blob answers read no file */
+	S("FROM \"greek sender\" SUBJECT multipart SENTON 1-Mar-2026", "2");
+	assert_int_equal(box[1].reads, 0);
+	/* a corrupt blob: the header is parsed from the file instead */
+	box[0].blob.data[box[0].blob.len / 2] ^= 0x55;
+	S("FROM john SUBJECT \"café\"", "1");
+	assert_true(box[0].reads > 0);
+	box[0].fail_read = 1;
+	assert_string_equal(search("FROM john"), "ERR");
+	box[0].fail_read = 0;
+	box[0].blob.data[box[0].blob.len / 2] ^= 0x55;
 }
 
 static void
@@ -632,6 +645,97 @@ test_fold_and_dates(void **state)
 	}
 }
 
+/* one key on one message given as text */
+static int
+match_one(const char *text, enum imap_skey key, const char *field,
+    const char *str)
+{
+	struct imap_snode n[2];
+	struct imap_search s;
+	struct imap_match_ctx c;
+	struct imap_match_msg mm;
+	struct tmsg t;
+	int r;
+
+	tmsg_init(&t, text);
+	memset(n, 0, sizeof(n));
+	n[0].key = IMAP_SK_AND;
+	n[0].n_kids = 1;
+	n[0].skip = 1;
+	n[1].key = key;
+	n[1].str = span_cstr(str);
+	if (field != NULL)
+		n[1].field = span_cstr(field);
+	memset(&s, 0, sizeof(s));
+	s.nodes = n;
+	s.n = 2;
+	memset(&c, 0, sizeof(c));
+	c.s = &s;
+	mm = tmm(&t, 1);
+	r = imap_match(&c, &mm);
+	tmsg_fini(&t);
+	return r;
+}
+
+static void
+test_encodings(void **state)
+{
+	static const char b64runs[] =
+	    "Content-Transfer-Encoding: base64\n\n"
+	    "aGk=\nd29y\nbGQ=\n";
+	static const char qp[] =
+	    "Content-Type: text/plain; charset=\"windows-1252\"\n"
+	    "Content-Transfer-Encoding: Quoted-Printable\n\n"
+	    "=80 5 =3D five, =\n"
+	    "=E9t=E9 =ZZ bad=\n";
+	static const char koi8[] =
+	    "Content-Type: text/plain; charset=koi8-r\n"
+	    "Content-Transfer-Encoding: 8bit\n\n"
+	    "\xf0\xd2\xc9\xd7\xc5\xd4\n";
+	static const char nested[] =
+	    "Content-Type: multipart/alternative; boundary=x\n\n"
+	    "--x\nContent-Type: multipart/related; boundary=y\n\n"
+	    "--y\nContent-Type: text/plain\n\ndeep text\n--y--\n"
+	    "--x\nContent-Type: image/png\nContent-Transfer-Encoding: "
+	    "base64\n\nZGVlcCBpbWFnZQ==\n--x--\n";
+	static const char hdr[] =
+	    "Subject: =?utf-8?B?zpHOu8+GzrE=?=\n"
+	    "X-Encoded: =?iso-8859-1?q?=C9t=E9?= and\n"
+	    "\t=?utf-8?q?=C3=A9t=C3=A9?=\n"
+	    "From: undisclosed-recipients:;\n\nx\n";
+
+	(void)state;
+	/* two base64 runs, each padded */
+	assert_int_equal(match_one(b64runs, IMAP_SK_BODY, NULL, "hiworld"), 1);
+	/* windows-1252: the euro sign; "=3D"; a soft break; a bad escape
+	 * kept as it is */
+	assert_int_equal(match_one(qp, IMAP_SK_BODY, NULL,
+	    "\xe2\x82\xac 5 = five, \xc3\xa9t\xc3\xa9"), 1);
+	assert_int_equal(match_one(qp, IMAP_SK_BODY, NULL, "=zz bad"), 1);
+	/* KOI8-R through iconv, then folded: "ПРИВЕТ" */
+	assert_int_equal(match_one(koi8, IMAP_SK_BODY, NULL,
+	    "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82"), 1);
+	/* text nested two multiparts down; not the image */
+	assert_int_equal(match_one(nested, IMAP_SK_BODY, NULL, "deep text"),
+	    1);
+	assert_int_equal(match_one(nested, IMAP_SK_BODY, NULL, "deep image"),
+	    0);
+	assert_int_equal(match_one(nested, IMAP_SK_TEXT, NULL, "boundary=x"),
+	    1);
+	/* encoded words in any header field, across a fold */
+	assert_int_equal(match_one(hdr, IMAP_SK_SUBJECT, NULL,
+	    "\xce\x91\xce\x9b\xce\xa6\xce\x91"), 1);
+	assert_int_equal(match_one(hdr, IMAP_SK_HEADER, "x-encoded",
+	    "\xc3\xa9t\xc3\xa9 and \xc3\x89T\xc3\x89"), 1);
+	assert_int_equal(match_one(hdr, IMAP_SK_TEXT, NULL,
+	    "x-encoded: \xc3\xa9t\xc3\xa9"), 1);
+	/* a group without members */
+	assert_int_equal(match_one(hdr, IMAP_SK_FROM, NULL, "undisclosed"),
+	    1);
+	assert_int_equal(match_one(hdr, IMAP_SK_TO, NULL, "x"), 0);
+	assert_int_equal(match_one(hdr, IMAP_SK_TO, NULL, ""), 1);
+}
+
 int
 main(void)
 {
@@ -645,6 +749,7 @@ main(void)
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_needs_file),
 		cmocka_unit_test(test_fold_and_dates),
+		cmocka_unit_test(test_encodings),
 	};
 
 	imap_seq_init(&saved, saved_r, 8);

@@ -368,6 +368,36 @@ test_sort_edges(void **state)
 	assert_int_equal(order[1], 0);
 }
 
+static void
+test_display(void **state)
+{
+	static const char *const texts[] = {
+		"From: Team: z@q.example, y@q.example;\n\nx\n",
+		"From: =?UTF-8?Q?Bob?= <zz@x.example>\n\nx\n",
+		"From: <a@x.example>\n\nx\n",
+		"From: \"\" <b@x.example>\n\nx\n",
+		"To: =?UTF-8?B?w4lsaXNl?= <e@x.example>\n\nx\n",
+	};
+	struct tmsg t[5];
+	struct imap_sort_msg m[5];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		tmsg_init(&t[i], texts[i]);
+		m[i].mm = tmm(&t[i], (uint32_t)i + 1);
+	}
+	/* "" (no From), "a@x.example", "b@x.example" (empty name),
+	 * "bob" (decoded), "team" (the group) */
+	assert_string_equal(sorted("(DISPLAYFROM)", m, 5), "5 3 4 2 1");
+	/* FROM: the group's name is its addr-mailbox */
+	assert_string_equal(sorted("(FROM)", m, 5), "5 3 4 1 2");
+	/* DISPLAYTO: "élise" against four without To */
+	assert_string_equal(sorted("(REVERSE DISPLAYTO)", m, 5), "5 1 2 3 4");
+	for (i = 0; i < 5; i++)
+		tmsg_fini(&t[i]);
+}
+
 int
 main(void)
 {
@@ -376,6 +406,7 @@ main(void)
 		cmocka_unit_test(test_base_subject),
 		cmocka_unit_test(test_sort_keys),
 		cmocka_unit_test(test_sort_edges),
+		cmocka_unit_test(test_display),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

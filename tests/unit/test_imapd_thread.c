@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "common/msgcache.h"
+#include "imapd/imap_args.h"
 #include "imapd/imap_match.h"
 
 /* ---- messages (as in test_imapd_match.c) ---- */
@@ -165,6 +166,16 @@ test_rfc_example(void **state)
 	REFS("(2)(3 6 (4 23)(44 7 96))");
 	assert_string_equal(thread(IMAP_THREAD_REFERENCES, 1),
 	    "(200)(300 600 (400 2300)(4400 700 9600))");
+	/* the same, handed over in another order */
+	{
+		struct imap_sort_msg tmp[MAXM];
+		size_t i;
+
+		for (i = 0; i < nbox; i++)
+			tmp[i] = smsgs[nbox - 1 - i];
+		memcpy(smsgs, tmp, nbox * sizeof(tmp[0]));
+		REFS("(2)(3 6 (4 23)(44 7 96))");
+	}
 	clear();
 	/* "((3)(5))": siblings under a parent that is not there */
 	add(3, 1, "Message-ID: <a@x>\nSubject: one\nReferences: <gone@x>\n");
@@ -351,6 +362,29 @@ test_big_chain(void **state)
 	clear();
 }
 
+static void
+test_alg_parse(void **state)
+{
+	struct imap_arg a;
+	enum imap_thread_alg alg;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	a.type = IMAP_ARG_ATOM;
+	a.s = span_cstr("references");
+	assert_int_equal(imap_thread_alg_parse(&a, &alg), 0);
+	assert_int_equal(alg, IMAP_THREAD_REFERENCES);
+	a.s = span_cstr("OrderedSubject");
+	assert_int_equal(imap_thread_alg_parse(&a, &alg), 0);
+	assert_int_equal(alg, IMAP_THREAD_ORDEREDSUBJECT);
+	a.s = span_cstr("REFS");
+	assert_int_equal(imap_thread_alg_parse(&a, &alg), -1);
+	a.type = IMAP_ARG_QUOTED;
+	a.s = span_cstr("REFERENCES");
+	assert_int_equal(imap_thread_alg_parse(&a, &alg), -1);
+	assert_int_equal(imap_thread_alg_parse(NULL, &alg), -1);
+}
+
 int
 main(void)
 {
@@ -362,6 +396,7 @@ main(void)
 		cmocka_unit_test(test_ordered_subject),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_big_chain),
+		cmocka_unit_test(test_alg_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
