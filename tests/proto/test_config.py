@@ -54,19 +54,3 @@ def test_daemon_check_mode(instance):
                         "-n"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "%s: config OK\n" % instance.conf
-
-
-def test_listener_without_daemon_is_refused(instance):
-    """No daemon in this build serves IMAP yet: saying `listen imap` must
-    fail with the line, not start half a server."""
-    with open(instance.conf, "a") as f:
-        f.write("listen imap {\n\taddress = 127.0.0.1:%d\n\ttls = none\n}\n"
-                % instance.port("imap"))
-    n = sum(1 for _ in open(instance.conf))
-    r = subprocess.run([lbtest.prog("letterboxd"), "-c", instance.conf, "-t"],
-                       capture_output=True, text=True)
-    if os.path.exists(lbtest.prog("letterbox-imapd")):
-        pytest.skip("imapd is part of this build")
-    assert r.returncode == 1
-    assert '%s:%d: listen "imap": no daemon in this build serves it' % (
-        instance.conf, n - 3) in r.stderr, r.stderr
