@@ -18,21 +18,13 @@
 #include "common/addr.h"
 #include "common/buf.h"
 #include "common/dkim.h"
+#include "common/dkim_store.h"
 #include "common/xmem.h"
 
-#define CMD_DKIM_KEY_MAX (64 * 1024)	/* a PEM key file, at most */
 #define CMD_DKIM_TXT_CHUNK 255		/* RFC 1035 3.3.14 character-string */
 
-/* The two keys of a selector: file suffix, DNS name suffix, algorithm. */
-static const struct {
-	const char *file;
-	const char *dns;
-	enum dkim_alg alg;
-} cmd_dkim_kinds[] = {
-	{ ".ed25519.key", CMD_DKIM_ED_SUFFIX, DKIM_ED25519_SHA256 },
-	{ ".rsa.key", CMD_DKIM_RSA_SUFFIX, DKIM_RSA_SHA256 },
-};
-#define CMD_DKIM_NKINDS (sizeof(cmd_dkim_kinds) / sizeof(cmd_dkim_kinds[0]))
+#define cmd_dkim_kinds dkim_store_kinds
+#define CMD_DKIM_NKINDS DKIM_STORE_NKINDS
 
 /* DOMAIN as stored: lowercased, and usable as d=.  Prints the error. */
 static int
@@ -108,7 +100,7 @@ cmd_dkim_write(const char *path, const struct dkim_key *key, int own,
 	struct buf pem;
 	int fd, rc = -1;
 
-	buf_init(&pem, 4096, CMD_DKIM_KEY_MAX);
+	buf_init(&pem, 4096, DKIM_STORE_KEY_MAX);
 	if (dkim_key_pem(key, &pem, &why) < 0) {
 		cli_err("%s: %s", path, why);
 		goto out;
@@ -137,109 +129,35 @@ out:
 	return rc;
 }
 
-/*
- * Read a key file.  SECURITY: like tls.key, a key that group or others
- * can read is refused: it may already have leaked.
- */
+/* Read a key file (common/dkim_store.h); prints the error. */
 static int
 cmd_dkim_load(const char *path, struct dkim_key **key_out)
 {
-	struct buf pem;
-	struct stat st;
-	const char *why = NULL;
-	ssize_t n;
-	int fd, rc = -1;
+	char why[512];
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
-		return cli_fail("cannot read %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || (st.st_mode & 077) != 0) {
-		close(fd);
-		return cli_fail("%s: readable by group or others; chmod 600 "
-		    "it (and make a new key if it may have leaked)", path);
-	}
-	buf_init(&pem, 4096, CMD_DKIM_KEY_MAX);
-	for (;;) {
-		uint8_t *t = buf_reserve(&pem, 4096);
-
-		if (t == NULL) {
-			cli_err("%s: too big for a key", path);
-			goto out;
-		}
-		if ((n = read(fd, t, 4096)) < 0) {
-			cli_err("cannot read %s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		buf_commit(&pem, (size_t)n);
-	}
-	if (dkim_key_load_pem(buf_view(&pem), key_out, &why) < 0)
-		cli_err("%s: %s", path, why);
-	else
-		rc = 0;
-out:
-	close(fd);
-	sodium_memzero(pem.data, pem.len);
-	buf_fini(&pem);
-	return rc;
+	if (dkim_store_load(path, key_out, why, sizeof(why)) < 0)
+		return cli_fail("%s", why);
+	return 0;
 }
+
+/* The selectors with a key file in dir, sorted; -1 (error printed). */
+static int
+cmd_dkim_selectors(const char *dir, char ***sel_out)
+{
+	char why[512];
+	int n = dkim_store_selectors(dir, sel_out, NULL, why, sizeof(why));
+
+	if (n < 0)
+		return cli_fail("%s", why);
+	return n;
+}
+
+#define cmd_dkim_selectors_free dkim_store_selectors_free
 
 static int
 cmd_dkim_strcmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * The selectors with a key file in dir, sorted, each once.  A missing
- * dir has none.  Returns the count (*sel_out to free with
- * cmd_dkim_selectors_free) or -1 (error printed).
- */
-static int
-cmd_dkim_selectors(const char *dir, char ***sel_out)
-{
-	struct dirent *de;
-	char **sel = NULL;
-	size_t n = 0, i, k, len, sl;
-	DIR *d;
-
-	*sel_out = NULL;
-	if ((d = opendir(dir)) == NULL) {
-		if (errno == ENOENT)
-			return 0;
-		return cli_fail("cannot read %s: %s", dir, strerror(errno));
-	}
-	while ((de = readdir(d)) != NULL) {
-		len = strlen(de->d_name);
-		for (k = 0; k < CMD_DKIM_NKINDS; k++) {
-			sl = strlen(cmd_dkim_kinds[k].file);
-			if (len > sl && strcmp(de->d_name + len - sl,
-			    cmd_dkim_kinds[k].file) == 0)
-				break;
-		}
-		if (k == CMD_DKIM_NKINDS)
-			continue;
-		de->d_name[len - sl] = '\0';
-		for (i = 0; i < n && strcmp(sel[i], de->d_name) != 0; i++)
-			;
-		if (i < n)
-			continue;
-		sel = xreallocarray(sel, n + 1, sizeof(*sel));
-		sel[n++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(sel, n, sizeof(*sel), cmd_dkim_strcmp);
-	*sel_out = sel;
-	return (int)n;
-}
-
-static void
-cmd_dkim_selectors_free(char **sel, int n)
-{
-	for (int i = 0; i < n; i++)
-		free(sel[i]);
-	free(sel);
 }
 
 static char *

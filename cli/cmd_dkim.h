@@ -13,8 +13,7 @@
  * queue user when run as root).  Their DNS names are
  * SELECTOR-ed._domainkey.DOMAIN and SELECTOR-rsa._domainkey.DOMAIN.
  */
-#define CMD_DKIM_ED_SUFFIX "-ed"
-#define CMD_DKIM_RSA_SUFFIX "-rsa"
+/* (the suffixes are dkim_store_kinds[].dns, common/dkim_store.h) */
 
 /*
  * cmd_dkim: argv[0] is "dkim".  Actions:

@@ -93,7 +93,8 @@ static const struct cfg_choice cfg_log_levels[] = {
 	{ "debug", LOG_LVL_DEBUG }, { NULL, 0 },
 };
 static const struct cfg_choice cfg_relay_tls[] = {
-	{ "none", 0 }, { "may", 0 }, { "require", 0 }, { NULL, 0 },
+	{ "none", 0 }, { "may", 0 }, { "require", 0 }, { "verify", 0 },
+	{ NULL, 0 },
 };
 
 static const struct cfg_choice cfg_facilities[] = {
@@ -226,6 +227,14 @@ static const struct cfg_key cfg_keys[] = {
 	    G(queued.relay_auth_file), 0, 0, 0, NULL, NULL },
 	{ CFG_S_QUEUED, "remote_sessions", CFG_T_UINT,
 	    G(queued.remote_sessions), 0, 1, 1000, NULL, "50" },
+	/* per destination (a domain's MX hosts, or the smarthost) */
+	{ CFG_S_QUEUED, "dest_sessions", CFG_T_UINT,
+	    G(queued.dest_sessions), 0, 1, 1000, NULL, "20" },
+	/* "bank.example:verify, partner.example:require, *:may" */
+	{ CFG_S_QUEUED, "tls_policy", CFG_T_STR, G(queued.tls_policy), 0, 0,
+	    0, NULL, NULL },
+	{ CFG_S_QUEUED, "tls_ca_file", CFG_T_PATH, G(queued.tls_ca_file), 0,
+	    0, 0, NULL, NULL },
 	{ CFG_S_QUEUED, "resolver", CFG_T_STR, G(queued.resolver), 0, 0, 0,
 	    NULL, NULL },
 	{ CFG_S_QUEUED, "resolver_timeout", CFG_T_DUR_MS,

@@ -128,7 +128,10 @@ struct cfg {
 		unsigned delay_warning_s;	/* delay DSN after, 4h; 0 off */
 		int deliver;			/* no: accept and hold, yes */
 		char *relay_host;		/* smarthost "HOST:PORT", NULL */
-		char *relay_tls;		/* none | may | require, may */
+		char *relay_tls;		/* none | may | require | verify */
+		char *tls_policy;		/* "DOMAIN:POLICY, *:POLICY" */
+		char *tls_ca_file;		/* CAs for verify; NULL: system */
+		unsigned dest_sessions;		/* per destination at once, 20 */
 		char *relay_auth_file;		/* "user password", 0600 */
 		unsigned remote_sessions;	/* SMTP sessions at once, 50 */
 		char *resolver;			/* "127.0.0.1:5353,[::1]:53";

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/peer.h"
 #include "common/xmem.h"
+#include "smtpd/queue_route.h"
 #include "smtpd/queue_sched_priv.h"
 #include "smtpd/queue_spool.h"
 #include "smtpd/queue_status.h"
@@ -290,6 +291,8 @@ queue_sched_flush(struct queue_sched *qs, const char *id, struct buf *out)
 	struct queue_msg *m;
 	size_t n = 0;
 
+	/* the admin says "now": destinations in backoff are tried too */
+	queue_route_flush(qs);
 	if (id != NULL) {
 		if ((m = find(qs, id)) == NULL)
 			return unknown(id, out);

@@ -81,7 +81,7 @@ queued_sched_new(struct queued *q, int status_fd)
 	const struct cfg *cfg = q->ctx.cfg;
 	struct queue_sched_opts o;
 	struct ipcc *authd;
-	char *path;
+	char *path, *dkim_dir;
 	struct queue_sched *s;
 
 	path = xasprintf("%s/authd.sock", cfg->run_dir);
@@ -99,6 +99,10 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.lmtp_timeout_s = 300.;
 	o.relay_host = cfg->queued.relay_host;
 	o.relay_tls = cfg->queued.relay_tls;
+	o.tls_policy = cfg->queued.tls_policy;
+	o.tls_ca_file = cfg->queued.tls_ca_file;
+	o.dest_sessions = cfg->queued.dest_sessions;
+	o.dkim_dir = dkim_dir = cfg_state_path(cfg, "dkim");
 	o.relay_auth_file = cfg->queued.relay_auth_file;
 	o.remote_sessions = cfg->queued.remote_sessions;
 	o.resolver = cfg->queued.resolver;
@@ -106,6 +110,7 @@ queued_sched_new(struct queued *q, int status_fd)
 	o.mx_port = cfg->queued.mx_port;
 	s = queue_sched_new(q->loop, &q->sp, status_fd, authd, &o);
 	free(path);
+	free(dkim_dir);
 	return s;
 }
 

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <ev.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #include "common/cio.h"
@@ -125,7 +127,8 @@ queue_remote_mail_params(const struct queue_remote_txn *t,
 	if (r_ > 0 && (size_t)r_ < outsz - len) len += (size_t)r_; \
 } while (0)
 	if (x->size)
-		ADD(" SIZE=%llu", (unsigned long long)(t->end - t->off));
+		ADD(" SIZE=%llu", (unsigned long long)(t->end - t->off +
+		    t->prefix_len));
 	if (t->body_8bit && x->eightbit)
 		ADD(" BODY=8BITMIME");
 	if (t->smtputf8 && x->smtputf8)
@@ -168,7 +171,7 @@ queue_remote_rcpt_params(const struct queue_remote_txn *t,
 enum queue_remote_st {
 	QR_CONNECT, QR_GREETING, QR_EHLO, QR_HELO, QR_STARTTLS, QR_TLS,
 	QR_AUTH, QR_AUTH_USER, QR_AUTH_PASS, QR_MAIL, QR_RCPT,
-	QR_DATA, QR_BODY, QR_DOT, QR_QUIT, QR_DONE,
+	QR_DATA, QR_BODY, QR_DOT, QR_DOT_EMPTY, QR_QUIT, QR_DONE,
 };
 
 struct queue_remote {
@@ -190,6 +193,10 @@ struct queue_remote {
 	enum queue_remote_st st;
 	struct buf ehlo;		/* the raw EHLO reply */
 	size_t rcpt_i, accepted;
+	int mail_ok;			/* MAIL FROM was accepted (pipelined:
+					 * the replies that follow are read
+					 * either way) */
+	unsigned ntxn;			/* transactions on this connection */
 	int *ok;
 	uint64_t pos;
 	struct queue_dot dot;
@@ -298,6 +305,7 @@ queue_remote_mail(struct queue_remote *l)
 	size_t i;
 	int utf8 = t->smtputf8 || queue_remote_8bit(t->from);
 
+	t->reached = 1;		/* the server is there and talks */
 	for (i = 0; i < t->n_rcpts; i++)
 		utf8 |= queue_remote_8bit(t->rcpts[i]);
 	/* RFC 6152 3: a server without 8BITMIME may get the message
@@ -311,7 +319,7 @@ queue_remote_mail(struct queue_remote *l)
 		return queue_remote_refuse_all(l, 553, "5.6.7", "the remote "
 		    "server does not accept SMTPUTF8 messages");
 	if (t->ext.size && t->ext.size_max > 0 &&
-	    t->end - t->off > t->ext.size_max)
+	    t->end - t->off + t->prefix_len > t->ext.size_max)
 		/* RFC 1870 6 */
 		return queue_remote_refuse_all(l, 552, "5.3.4", "the message "
 		    "is larger than the remote server's SIZE limit");
@@ -321,8 +329,63 @@ queue_remote_mail(struct queue_remote *l)
 		tu.smtputf8 = utf8;
 		queue_remote_mail_params(&tu, &t->ext, params, sizeof(params));
 	}
+	t->pipelined = t->ext.pipelining;
+	t->chunked = t->ext.chunking;
 	l->st = QR_MAIL;
-	return cio_printf(l->io, "MAIL FROM:<%s>%s\r\n", t->from, params);
+	l->mail_ok = 1;
+	l->rcpt_i = 0;
+	l->accepted = 0;
+	if (cio_printf(l->io, "MAIL FROM:<%s>%s\r\n", t->from, params) < 0)
+		return -1;
+	if (!t->pipelined)
+		return 0;
+	/* RFC 2920 3.1: MAIL and every RCPT in one group, DATA last (it
+	 * changes state); BDAT waits for the RCPT replies, so a message
+	 * nobody takes is never sent */
+	for (i = 0; i < t->n_rcpts; i++) {
+		queue_remote_rcpt_params(t, &t->ext, i, params,
+		    sizeof(params));
+		if (cio_printf(l->io, "RCPT TO:<%s>%s\r\n", t->rcpts[i],
+		    params) < 0)
+			return -1;
+	}
+	if (!t->chunked && cio_printf(l->io, "DATA\r\n") < 0)
+		return -1;
+	return 0;
+}
+
+/* The prefix, dot-stuffed for DATA, raw for BDAT. */
+static int
+queue_remote_prefix(struct queue_remote *l)
+{
+	struct queue_remote_txn *t = l->txn;
+
+	if (t->prefix_len == 0)
+		return 0;
+	if (t->chunked)
+		return cio_write(l->io, t->prefix, t->prefix_len);
+	buf_reset(&l->chunk);
+	if (queue_dot_add(&l->dot, span_make(t->prefix, t->prefix_len),
+	    &l->chunk) < 0)
+		return -1;
+	return cio_write(l->io, l->chunk.data, l->chunk.len);
+}
+
+/* RFC 3030 2: the whole message as one chunk, no dot-stuffing. */
+static int queue_remote_pump(struct queue_remote *l);
+
+static int
+queue_remote_bdat(struct queue_remote *l)
+{
+	struct queue_remote_txn *t = l->txn;
+
+	l->st = QR_BODY;
+	l->pos = t->off;
+	if (cio_printf(l->io, "BDAT %llu LAST\r\n", (unsigned long long)(
+	    t->end - t->off + t->prefix_len)) < 0 ||
+	    queue_remote_prefix(l) < 0)
+		return -1;
+	return queue_remote_pump(l);
 }
 
 static int
@@ -336,8 +399,9 @@ queue_remote_pump(struct queue_remote *l)
 	while (cio_out_pending(l->io) < QUEUE_REMOTE_OUT_LOW) {
 		buf_reset(&l->chunk);
 		if (l->pos >= t->end) {
-			if (queue_dot_end(&l->dot, &l->chunk) < 0 ||
-			    cio_write(l->io, l->chunk.data, l->chunk.len) < 0)
+			if (!t->chunked && (queue_dot_end(&l->dot,
+			    &l->chunk) < 0 || cio_write(l->io, l->chunk.data,
+			    l->chunk.len) < 0))
 				return -1;
 			t->data_sent = 1;
 			l->st = QR_DOT;
@@ -349,14 +413,18 @@ queue_remote_pump(struct queue_remote *l)
 		do
 			n = pread(t->fd, p, want, (off_t)l->pos);
 		while (n < 0 && errno == EINTR);
-		if (n <= 0 || queue_dot_add(&l->dot, span_make(p, (size_t)n),
-		    &l->chunk) < 0) {
+		if (n <= 0 || (!t->chunked && queue_dot_add(&l->dot,
+		    span_make(p, (size_t)n), &l->chunk) < 0)) {
 			free(p);
 			return -1;
 		}
-		free(p);
 		l->pos += (uint64_t)n;
-		if (cio_write(l->io, l->chunk.data, l->chunk.len) < 0)
+		if (t->chunked)
+			n = cio_write(l->io, p, (size_t)n);
+		else
+			n = cio_write(l->io, l->chunk.data, l->chunk.len);
+		free(p);
+		if (n < 0)
 			return -1;
 	}
 	return 0;
@@ -377,8 +445,47 @@ queue_remote_next_rcpt(struct queue_remote *l)
 	}
 	if (l->accepted == 0)
 		return queue_remote_quit(l);
+	if (t->chunked)
+		return queue_remote_bdat(l);
 	l->st = QR_DATA;
 	return cio_printf(l->io, "DATA\r\n");
+}
+
+/* The message got its reply: run the next one for the destination on
+ * this connection, or say QUIT. */
+static int
+queue_remote_txn_end(struct queue_remote *l, const struct lmtp_reply *r)
+{
+	struct queue_remote_txn *t = l->txn, *nt = NULL;
+	struct queue_remote_ext ext = t->ext;
+	queue_remote_done_fn *done = NULL;
+	void *arg = NULL;
+	char peer[sizeof(t->peer)];
+	int tls = t->tls_done;
+
+	if (r->code != 421 && l->set->more != NULL &&
+	    l->ntxn < QUEUE_REMOTE_REUSE_MAX)
+		nt = l->set->more(l->set->more_arg, l, t, &done, &arg);
+	if (nt == NULL)
+		return queue_remote_quit(l);
+	memcpy(peer, t->peer, sizeof(peer));
+	queue_remote_report(l, NULL);	/* t may be gone after this */
+	l->txn = nt;
+	l->done = done;
+	l->arg = arg;
+	l->reported = 0;
+	memset(nt->replies, 0, nt->n_rcpts * sizeof(*nt->replies));
+	nt->ext = ext;
+	memcpy(nt->peer, peer, sizeof(nt->peer));
+	nt->tls_done = tls;
+	nt->data_sent = nt->reached = nt->pipelined = nt->chunked = 0;
+	nt->why[0] = '\0';
+	nt->nth = ++l->ntxn;
+	free(l->ok);
+	l->ok = xcalloc(nt->n_rcpts ? nt->n_rcpts : 1, sizeof(*l->ok));
+	/* RFC 5321 4.1.1.4: the end of data cleared the state: MAIL may
+	 * follow at once */
+	return queue_remote_mail(l);
 }
 
 static void queue_remote_try(struct queue_remote *l);
@@ -433,6 +540,12 @@ queue_remote_auth(struct queue_remote *l)
 	    "offers neither AUTH PLAIN nor AUTH LOGIN");
 }
 
+static int
+queue_remote_tls_must(const struct queue_remote_txn *t)
+{
+	return t->tls == QUEUE_TLS_REQUIRE || t->tls == QUEUE_TLS_VERIFY;
+}
+
 /* After EHLO (or HELO): STARTTLS when wanted and offered, else MAIL. */
 static int
 queue_remote_after_ehlo(struct queue_remote *l)
@@ -440,8 +553,9 @@ queue_remote_after_ehlo(struct queue_remote *l)
 	struct queue_remote_txn *t = l->txn;
 
 	if (cio_tls_active(l->io) || t->tls == QUEUE_TLS_NONE ||
-	    t->tls_ctx == NULL) {
-		if (t->tls == QUEUE_TLS_REQUIRE && !cio_tls_active(l->io))
+	    t->tls_ctx == NULL ||
+	    (t->tls == QUEUE_TLS_VERIFY && t->tls_vctx == NULL)) {
+		if (queue_remote_tls_must(t) && !cio_tls_active(l->io))
 			return queue_remote_refuse_all(l, 421, "4.7.0",
 			    "smtp: TLS is required and not available here");
 		if (t->auth_user != NULL)
@@ -449,7 +563,7 @@ queue_remote_after_ehlo(struct queue_remote *l)
 		return queue_remote_mail(l);
 	}
 	if (!t->ext.starttls) {
-		if (t->tls == QUEUE_TLS_REQUIRE)
+		if (queue_remote_tls_must(t))
 			return queue_remote_refuse_all(l, 421, "4.7.0",
 			    "smtp: TLS is required and the server does not "
 			    "offer STARTTLS");
@@ -459,6 +573,43 @@ queue_remote_after_ehlo(struct queue_remote *l)
 	}
 	l->st = QR_STARTTLS;
 	return cio_printf(l->io, "STARTTLS\r\n");
+}
+
+/* SNI and, for QUEUE_TLS_VERIFY, the name the certificate must show
+ * (RFC 6125 6: the MX host's name as DNS gave it, or the smarthost's as
+ * configured; an address literal is checked as an IP address).  -1 with
+ * t->why when verify has nothing to check against. */
+static int
+queue_remote_tls_name(struct queue_remote *l)
+{
+	struct queue_remote_txn *t = l->txn;
+	SSL *ssl = cio_ssl(l->io);
+	const char *name = t->addr_names != NULL ? t->addr_names[l->ai] :
+	    NULL;
+	unsigned char ip[16];
+	int is_ip;
+
+	if (name == NULL || name[0] == '\0') {
+		if (t->tls != QUEUE_TLS_VERIFY)
+			return 0;
+		snprintf(t->why, sizeof(t->why), "smtp: TLS verify policy "
+		    "and no host name to check the certificate against");
+		return -1;
+	}
+	is_ip = inet_pton(AF_INET, name, ip) == 1 ||
+	    inet_pton(AF_INET6, name, ip) == 1;
+	/* RFC 6066 3: no IP address literals in SNI */
+	if (!is_ip)
+		(void)SSL_set_tlsext_host_name(ssl, name);
+	if (t->tls != QUEUE_TLS_VERIFY)
+		return 0;
+	if (is_ip ? !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+	    name) : !SSL_set1_host(ssl, name)) {
+		snprintf(t->why, sizeof(t->why), "smtp: cannot set the name "
+		    "to verify");
+		return -1;
+	}
+	return 0;
 }
 
 /* One whole reply.  -1 ends the session, 1: freed, 2: moved on to the
@@ -505,13 +656,16 @@ queue_remote_reply(struct queue_remote *l, const struct lmtp_reply *r)
 			/* RFC 3207 4.2: whatever came after the 220 in
 			 * clear text is dropped; EHLO again once the
 			 * handshake is done */
-			if (cio_starttls_client(l->io, t->tls_ctx,
-			    &dropped) < 0)
+			if (cio_starttls_client(l->io, t->tls == QUEUE_TLS_VERIFY ?
+			    t->tls_vctx : t->tls_ctx, &dropped) < 0)
 				return -1;
+			if (queue_remote_tls_name(l) < 0)
+				return queue_remote_refuse_all(l, 421, "4.7.5",
+				    t->why);
 			l->st = QR_TLS;
 			return 3;
 		}
-		if (t->tls == QUEUE_TLS_REQUIRE)
+		if (queue_remote_tls_must(t))
 			return queue_remote_refuse_all(l, 421, "4.7.0",
 			    "smtp: STARTTLS refused and TLS is required");
 		/* RFC 3207 4.1: go on in clear text */
@@ -541,36 +695,71 @@ queue_remote_reply(struct queue_remote *l, const struct lmtp_reply *r)
 			return queue_remote_refuse_all(l, 454, "4.7.0", text);
 		}
 	case QR_MAIL:
+		if (r->code == 421)
+			t->reached = 0;	/* a server going away */
 		if (lmtp_reply_class(r) != 2) {
 			queue_remote_fail_rest(l, r);
-			return queue_remote_quit(l);
+			if (!t->pipelined)
+				return queue_remote_quit(l);
+			/* RFC 2920 3.1: read the rest of the group's
+			 * replies (each RCPT and DATA fail now) */
+			l->mail_ok = 0;
 		}
 		l->rcpt_i = 0;
-		return queue_remote_next_rcpt(l);
+		if (!t->pipelined)
+			return queue_remote_next_rcpt(l);
+		l->st = QR_RCPT;
+		return 0;
 	case QR_RCPT:
-		if (lmtp_reply_class(r) == 2) {
+		if (!l->mail_ok) {
+			/* MAIL's refusal stands for every rcpt */
+		} else if (lmtp_reply_class(r) == 2) {
 			l->ok[l->rcpt_i] = 1;
 			l->accepted++;
 		} else {
 			t->replies[l->rcpt_i] = *r;
 		}
 		l->rcpt_i++;
-		return queue_remote_next_rcpt(l);
+		if (!t->pipelined)
+			return queue_remote_next_rcpt(l);
+		if (l->rcpt_i < t->n_rcpts)
+			return 0;
+		if (!l->mail_ok || l->accepted == 0) {
+			if (t->chunked)
+				return queue_remote_quit(l);
+			l->st = QR_DATA;	/* its reply is on the way */
+			return 0;
+		}
+		if (t->chunked)
+			return queue_remote_bdat(l);
+		l->st = QR_DATA;
+		return 0;
 	case QR_DATA:
 		if (r->code != 354) {
 			queue_remote_fail_rest(l, r);
 			return queue_remote_quit(l);
 		}
+		if (!l->mail_ok || l->accepted == 0) {
+			/* RFC 2920 3.1: DATA accepted with nobody to
+			 * deliver to: a single dot, and nothing is sent */
+			l->st = QR_DOT_EMPTY;
+			return cio_printf(l->io, ".\r\n");
+		}
 		l->st = QR_BODY;
 		l->pos = t->off;
 		queue_dot_init(&l->dot);
+		if (queue_remote_prefix(l) < 0)
+			return -1;
 		return queue_remote_pump(l);
+	case QR_DOT_EMPTY:
+		return queue_remote_quit(l);
 	case QR_DOT:
-		/* RFC 5321 4.1.1.4: one reply for every accepted rcpt */
+		/* RFC 5321 4.1.1.4: one reply for every accepted rcpt
+		 * (RFC 3030 2: the same for BDAT LAST) */
 		for (i = 0; i < t->n_rcpts; i++)
 			if (l->ok[i] && t->replies[i].code == 0)
 				t->replies[i] = *r;
-		return queue_remote_quit(l);
+		return queue_remote_txn_end(l, r);
 	case QR_QUIT:
 		queue_remote_finish(l, NULL);
 		return 1;
@@ -645,6 +834,21 @@ queue_remote_io_cb(struct cio *c, struct cio_ev *ev, void *arg)
 			cio_free(&l->io);
 			l->ai++;
 			queue_remote_try(l);
+			return;
+		}
+		if (l->st == QR_TLS && l->txn->tls == QUEUE_TLS_VERIFY &&
+		    cio_ssl(c) != NULL && SSL_get_verify_result(cio_ssl(c)) !=
+		    X509_V_OK) {
+			struct lmtp_reply vr;
+
+			/* RFC 3463 4.7.5: defer, the admin may fix trust */
+			snprintf(l->txn->why, sizeof(l->txn->why), "smtp: TLS "
+			    "certificate of %s not verified: %s", l->txn->peer,
+			    X509_verify_cert_error_string(
+			    SSL_get_verify_result(cio_ssl(c))));
+			queue_remote_fake(&vr, 421, "4.7.5", l->txn->why);
+			queue_remote_fail_rest(l, &vr);
+			queue_remote_finish(l, NULL);
 			return;
 		}
 		queue_remote_finish(l, l->st == QR_QUIT ? NULL :
@@ -798,9 +1002,11 @@ queue_remote_start(struct ev_loop *loop, struct queue_remote_set *set,
 	l->ok = xcalloc(txn->n_rcpts ? txn->n_rcpts : 1, sizeof(*l->ok));
 	memset(txn->replies, 0, txn->n_rcpts * sizeof(*txn->replies));
 	memset(&txn->ext, 0, sizeof(txn->ext));
-	txn->data_sent = 0;
+	txn->data_sent = txn->reached = txn->pipelined = txn->chunked = 0;
 	txn->tls_done = 0;
 	txn->peer[0] = '\0';
+	txn->why[0] = '\0';
+	txn->nth = l->ntxn = 1;
 	buf_init(&l->chunk, 4096, QUEUE_REMOTE_CHUNK * 2 + 8);
 	buf_init(&l->ehlo, 512, LMTP_REPLY_LINE_MAX * LMTP_REPLY_LINES_MAX);
 	ev_init(&l->cw, queue_remote_cw_cb);

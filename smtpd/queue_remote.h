@@ -40,9 +40,11 @@ int queue_remote_ehlo_parse(struct span in, struct queue_remote_ext *out);
 enum queue_remote_tls {
 	QUEUE_TLS_MAY = 0,	/* STARTTLS when offered, no verification */
 	QUEUE_TLS_NONE,		/* never */
-	QUEUE_TLS_REQUIRE,	/* no STARTTLS or a failed handshake: 4.7.x
-				 * (XXX: the certificate is not verified
-				 * yet) */
+	QUEUE_TLS_REQUIRE,	/* no STARTTLS or a failed handshake: 4.7.0;
+				 * the certificate is not checked */
+	QUEUE_TLS_VERIFY,	/* as require, and the certificate must
+				 * chain to a trusted CA and name the host
+				 * (RFC 6125): else 4.7.5 */
 };
 
 /* One transaction.  The caller fills it and keeps it (and its strings
@@ -51,9 +53,14 @@ struct queue_remote_txn {
 	const struct sockaddr_storage *addrs;	/* in the order to try */
 	const socklen_t *addr_lens;
 	size_t n_addrs;
+	const char *const *addr_names;	/* per address: the host's name for
+					 * SNI and QUEUE_TLS_VERIFY (NULL or
+					 * "": none) */
 	const char *helo;		/* our name for EHLO/HELO */
 	enum queue_remote_tls tls;
 	struct ssl_ctx_st *tls_ctx;	/* client SSL_CTX; NULL: no TLS */
+	struct ssl_ctx_st *tls_vctx;	/* the same, verifying peers
+					 * (QUEUE_TLS_VERIFY) */
 	const char *auth_user;		/* AUTH PLAIN/LOGIN (RFC 4954) over
 					 * TLS only; NULL: no AUTH */
 	const char *auth_pass;
@@ -68,6 +75,9 @@ struct queue_remote_txn {
 	size_t n_rcpts;
 	int fd;				/* the spool file (borrowed) */
 	uint64_t off, end;		/* the message bytes: [off, end) */
+	const uint8_t *prefix;		/* sent before them (the DKIM-
+					 * Signature fields), CRLF text */
+	size_t prefix_len;
 	double connect_s;		/* per address */
 	double timeout_s;		/* idle, per step */
 
@@ -79,16 +89,41 @@ struct queue_remote_txn {
 	char peer[64];			/* the address that answered, or "" */
 	int tls_done;			/* the transaction ran over TLS */
 	int data_sent;
+	int reached;			/* a server answered MAIL FROM: the
+					 * destination works (not a failure to
+					 * connect, greet, TLS or AUTH) */
+	int pipelined;			/* MAIL, RCPT... sent in one group */
+	int chunked;			/* BDAT instead of DATA */
+	unsigned nth;			/* 1 + transactions before this one on
+					 * the same connection */
+	char why[160];			/* TLS verification failure, or "" */
 };
 
 typedef void queue_remote_done_fn(void *arg, struct queue_remote_txn *txn);
 
 struct queue_remote;
 
-/* The sessions of one owner, including those saying QUIT.  Zero it. */
+/*
+ * queue_remote_more_fn: a transaction ended with the server's reply to
+ * its message and the connection is fit for another (RFC 5321 3.3: a
+ * new MAIL may follow the end of data).  Return the next transaction for
+ * the same destination, with *done and *arg for it, to run it on this
+ * connection (the caller now owns it as if queue_remote_start had
+ * returned l), or NULL to say QUIT.  Runs before done() of prev.
+ */
+typedef struct queue_remote_txn *queue_remote_more_fn(void *more_arg,
+    struct queue_remote *l, const struct queue_remote_txn *prev,
+    queue_remote_done_fn **done, void **arg);
+
+/* The sessions of one owner, including those saying QUIT.  Zero it;
+ * more may be set to reuse connections. */
 struct queue_remote_set {
 	struct queue_remote *head;
+	queue_remote_more_fn *more;
+	void *more_arg;
 };
+
+#define QUEUE_REMOTE_REUSE_MAX 100	/* transactions per connection */
 
 /* queue_remote_set_fini: drop every session at once (no done() runs). */
 void queue_remote_set_fini(struct queue_remote_set *set);
@@ -97,9 +132,13 @@ void queue_remote_set_fini(struct queue_remote_set *set);
  * queue_remote_start: connect to the first address that accepts (each
  * within txn->connect_s, non-blocking; a refused connection or a
  * greeting other than 220 moves to the next address, RFC 5321 5.1),
- * EHLO (HELO if EHLO is refused with 5xx), MAIL FROM with SIZE, BODY,
- * SMTPUTF8 and the DSN parameters when offered, one RCPT per address,
- * DATA with dot-stuffing, QUIT.  done(arg, txn) runs exactly once,
+ * EHLO (HELO if EHLO is refused with 5xx), STARTTLS as txn->tls says,
+ * AUTH, MAIL FROM with SIZE, BODY, SMTPUTF8 and the DSN parameters when
+ * offered, one RCPT per address (MAIL and the RCPTs in one group, and
+ * DATA after them, when the peer offers PIPELINING, RFC 2920), then the
+ * message (prefix first): BDAT LAST when the peer offers CHUNKING (RFC
+ * 3030), else DATA with dot-stuffing; then the next transaction from
+ * set->more, or QUIT.  done(arg, txn) runs exactly once,
  * never from inside this call, when every recipient has its answer;
  * after it the handle is no longer the caller's.
  */

@@ -17,11 +17,270 @@
 
 #include <sodium.h>
 
+#include "common/dkim.h"
 #include "common/ipc_msg.h"
 #include "common/log.h"
 #include "common/xmem.h"
+#include "smtpd/queue_dkim.h"
 #include "smtpd/queue_dns.h"
 #include "smtpd/queue_sched_priv.h"
+
+/* ---- TLS policy (pure) ---- */
+
+int
+queue_route_tls_name(const char *s, size_t n)
+{
+#define IS(w) (n == sizeof(w) - 1 && strncasecmp(s, w, n) == 0)
+	if (IS("may"))
+		return QUEUE_TLS_MAY;
+	if (IS("none"))
+		return QUEUE_TLS_NONE;
+	if (IS("require"))
+		return QUEUE_TLS_REQUIRE;
+	if (IS("verify"))
+		return QUEUE_TLS_VERIFY;
+#undef IS
+	return -1;
+}
+
+int
+queue_route_tls_policy(const char *spec, const char *domain, int *out)
+{
+	size_t dl = strlen(domain), i = 0, e, c;
+	int star = -1, mine = -1, pol;
+
+	*out = QUEUE_TLS_MAY;
+	if (spec == NULL)
+		return 0;
+	for (;;) {
+		while (spec[i] == ' ' || spec[i] == ',' || spec[i] == '\t')
+			i++;
+		if (spec[i] == '\0')
+			break;
+		for (e = i; spec[e] && spec[e] != ' ' && spec[e] != ',' &&
+		    spec[e] != '\t'; e++)
+			;
+		/* the last ':' splits DOMAIN:POLICY */
+		for (c = e; c > i && spec[c - 1] != ':'; c--)
+			;
+		if (c <= i + 1 || (pol = queue_route_tls_name(spec + c,
+		    e - c)) < 0)
+			return -1;
+		if (c - 1 - i == 1 && spec[i] == '*')
+			star = pol;
+		else if (c - 1 - i == dl && strncasecmp(spec + i, domain,
+		    dl) == 0 && mine < 0)
+			mine = pol;
+		i = e;
+	}
+	*out = mine >= 0 ? mine : star >= 0 ? star : QUEUE_TLS_MAY;
+	return 0;
+}
+
+static SSL_CTX *
+queue_route_ctx(int verify, const char *ca_file, const char **why)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		*why = "TLS: cannot make a client context";
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (!verify) {
+		/* opportunistic TLS (RFC 7435): any certificate will do,
+		 * it still beats clear text */
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+		return ctx;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* loaded now, before a chroot could hide them */
+	if (ca_file != NULL && ca_file[0] != '\0' ?
+	    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1 :
+	    SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		SSL_CTX_free(ctx);
+		*why = "queued.tls_ca_file: cannot load the CA certificates";
+		return NULL;
+	}
+	return ctx;
+}
+
+int
+queue_route_tls_init(struct queue_sched *qs, const char *ca_file,
+    const char *policy, const char **why)
+{
+	int x;
+
+	if (queue_route_tls_policy(policy, "", &x) < 0) {
+		*why = "queued.tls_policy: expected DOMAIN:POLICY, ... with "
+		    "POLICY none, may, require or verify";
+		return -1;
+	}
+	if (policy != NULL && policy[0] != '\0')
+		qs->tls_policy = xstrdup(policy);
+	if ((qs->tls_ctx = queue_route_ctx(0, NULL, why)) == NULL ||
+	    (qs->tls_vctx = queue_route_ctx(1, ca_file, why)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* ---- destinations ---- */
+
+static int64_t
+queue_route_now_ms(void)
+{
+	return queue_now_ms();
+}
+
+/* The destination called name ("" for the smarthost), made if new;
+ * unused ones whose backoff is over are dropped on the way. */
+static struct queue_dest *
+queue_dest_get(struct queue_sched *qs, const char *name)
+{
+	struct queue_dest **pp = &qs->dests, *d;
+	int64_t now = queue_route_now_ms();
+
+	while ((d = *pp) != NULL) {
+		if (strcasecmp(d->name, name) == 0)
+			return d;
+		if (d->refs == 0 && d->down_until_ms <= now) {
+			*pp = d->next;
+			free(d->name);
+			free(d);
+			continue;
+		}
+		pp = &d->next;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->name = xstrdup(name);
+	d->next = qs->dests;
+	qs->dests = d;
+	return d;
+}
+
+void
+queue_route_flush(struct queue_sched *qs)
+{
+	for (struct queue_dest *d = qs->dests; d != NULL; d = d->next) {
+		d->fails = 0;
+		d->down_until_ms = 0;
+	}
+}
+
+/* A transaction of m starts (+1) or ends (-1). */
+static void
+queue_route_count(struct queue_msg *m, int delta)
+{
+	struct queue_sched *qs = m->qs;
+
+	if (delta > 0) {
+		qs->remote_active++;
+		m->rdest->active++;
+		return;
+	}
+	BUG_ON(qs->remote_active == 0 || m->rdest->active == 0);
+	qs->remote_active--;
+	m->rdest->active--;
+}
+
+static void
+queue_dest_push(struct queue_dest *d, struct queue_msg *m)
+{
+	m->rwnext = NULL;
+	if (d->wait_tail != NULL)
+		d->wait_tail->rwnext = m;
+	else
+		d->wait_head = m;
+	d->wait_tail = m;
+	m->rwaiting = 1;
+}
+
+static struct queue_msg *
+queue_dest_pop(struct queue_dest *d)
+{
+	struct queue_msg *m = d->wait_head;
+
+	if (m == NULL)
+		return NULL;
+	d->wait_head = m->rwnext;
+	if (d->wait_head == NULL)
+		d->wait_tail = NULL;
+	m->rwnext = NULL;
+	m->rwaiting = 0;
+	return m;
+}
+
+static void
+queue_dest_unwait(struct queue_dest *d, struct queue_msg *m)
+{
+	struct queue_msg **pp = &d->wait_head, *prev = NULL;
+
+	while (*pp != NULL && *pp != m) {
+		prev = *pp;
+		pp = &(*pp)->rwnext;
+	}
+	if (*pp == m) {
+		*pp = m->rwnext;
+		if (d->wait_tail == m)
+			d->wait_tail = prev;
+	}
+	m->rwnext = NULL;
+	m->rwaiting = 0;
+}
+
+/* 1 if d is backing off now (a 4.4.1 reply for its recipients in r). */
+static int
+queue_dest_down(const struct queue_dest *d, struct lmtp_reply *r)
+{
+	int64_t now = queue_route_now_ms();
+
+	if (d->down_until_ms <= now)
+		return 0;
+	memset(r, 0, sizeof(*r));
+	r->code = 451;
+	snprintf(r->enh, sizeof(r->enh), "4.4.1");
+	snprintf(r->text, sizeof(r->text), "%s%s not tried for %llds after "
+	    "a failure: %.150s", d->name[0] ? "" : "the smarthost",
+	    d->name, (long long)((d->down_until_ms - now + 999) / 1000),
+	    d->why);
+	return 1;
+}
+
+/* After a transaction of d: reaching it clears its backoff; failing to
+ * (a 4xx before MAIL was answered: DNS, connection, greeting, TLS, AUTH)
+ * starts or lengthens it.  Failures while it is already down (sessions
+ * that started before) do not count twice. */
+static void
+queue_dest_result(struct queue_sched *qs, struct queue_dest *d,
+    const struct queue_remote_txn *t, const struct lmtp_reply *r0)
+{
+	int64_t now = queue_route_now_ms(), delay;
+	unsigned i;
+
+	if (t->reached) {
+		if (d->fails > 0)
+			log_info("event=destination-up dest=%s",
+			    d->name[0] ? d->name : "[smarthost]");
+		d->fails = 0;
+		d->down_until_ms = 0;
+		return;
+	}
+	if (r0 == NULL || lmtp_reply_class(r0) != 4 ||
+	    d->down_until_ms > now)
+		return;
+	d->fails++;
+	delay = qs->o.retry_min_ms > 0 ? qs->o.retry_min_ms : 60000;
+	for (i = 1; i < d->fails && delay < (int64_t)qs->o.retry_max_ms; i++)
+		delay *= 2;
+	if (qs->o.retry_max_ms > 0 && delay > (int64_t)qs->o.retry_max_ms)
+		delay = qs->o.retry_max_ms;
+	d->down_until_ms = now + delay;
+	snprintf(d->why, sizeof(d->why), "%d %s %.120s", r0->code, r0->enh,
+	    r0->text);
+	log_info("event=destination-down dest=%s fails=%u retry_in_ms=%lld "
+	    "reason=\"%s\"", d->name[0] ? d->name : "[smarthost]", d->fails,
+	    (long long)delay, d->why);
+}
 
 int
 queue_route_relay_parse(const char *s, char *host, size_t hostsz,
@@ -66,7 +325,19 @@ queue_route_relay_fini(struct queue_sched *qs)
 {
 	queue_dns_free(&qs->dns);
 	SSL_CTX_free(qs->tls_ctx);
-	qs->tls_ctx = NULL;
+	SSL_CTX_free(qs->tls_vctx);
+	qs->tls_ctx = qs->tls_vctx = NULL;
+	queue_dkim_free(&qs->dkim);
+	free(qs->tls_policy);
+	free(qs->relay_name);
+	qs->tls_policy = qs->relay_name = NULL;
+	while (qs->dests != NULL) {
+		struct queue_dest *d = qs->dests;
+
+		qs->dests = d->next;
+		free(d->name);
+		free(d);
+	}
 	if (qs->relay_pass != NULL)
 		sodium_memzero(qs->relay_pass, strlen(qs->relay_pass));
 	free(qs->relay_user);
@@ -157,27 +428,15 @@ queue_route_relay_init(struct queue_sched *qs, const char *relay,
 	qs->n_relay = 0;
 	if (relay == NULL || relay[0] == '\0')
 		return 0;
-	if (tls == NULL || strcmp(tls, "may") == 0)
-		qs->relay_tls = QUEUE_TLS_MAY;
-	else if (strcmp(tls, "none") == 0)
-		qs->relay_tls = QUEUE_TLS_NONE;
-	else if (strcmp(tls, "require") == 0)
-		qs->relay_tls = QUEUE_TLS_REQUIRE;
-	else {
-		*why = "queued.relay_tls: expected none, may or require";
+	if ((qs->relay_tls = tls == NULL ? QUEUE_TLS_MAY :
+	    queue_route_tls_name(tls, strlen(tls))) < 0) {
+		*why = "queued.relay_tls: expected none, may, require or "
+		    "verify";
 		return -1;
 	}
 	if (auth_file != NULL && auth_file[0] != '\0' &&
 	    queue_route_auth_read(qs, auth_file, why) < 0)
 		return -1;
-	/* XXX: no certificate verification yet (the `verify` policy and
-	 * queued.tls_ca_file are not done): TLS here protects against a
-	 * passive listener only */
-	if (qs->tls_ctx == NULL &&
-	    (qs->tls_ctx = SSL_CTX_new(TLS_client_method())) != NULL) {
-		SSL_CTX_set_min_proto_version(qs->tls_ctx, TLS1_2_VERSION);
-		SSL_CTX_set_verify(qs->tls_ctx, SSL_VERIFY_NONE, NULL);
-	}
 	if (queue_route_relay_parse(relay, host, sizeof(host), &p) < 0) {
 		*why = "queued.relay_host: expected HOST:PORT or [HOST]:PORT";
 		return -1;
@@ -204,6 +463,10 @@ queue_route_relay_init(struct queue_sched *qs, const char *relay,
 		qs->relay_len[qs->n_relay++] = ai->ai_addrlen;
 	}
 	freeaddrinfo(res);
+	/* the name its certificate must show (verify) and SNI */
+	qs->relay_name = xstrdup(host);
+	for (size_t i = 0; i < qs->n_relay; i++)
+		qs->relay_names[i] = qs->relay_name;
 	return qs->n_relay > 0 ? 0 : (*why = "queued.relay_host: no "
 	    "address", -1);
 }
@@ -212,13 +475,7 @@ int
 queue_route_mx_init(struct queue_sched *qs, const char *resolver,
     unsigned timeout_ms, const char **why)
 {
-	/* XXX: opportunistic TLS without verification to MX hosts, as
-	 * for the smarthost (no per-domain policy, no DANE/MTA-STS yet) */
-	if (qs->tls_ctx == NULL &&
-	    (qs->tls_ctx = SSL_CTX_new(TLS_client_method())) != NULL) {
-		SSL_CTX_set_min_proto_version(qs->tls_ctx, TLS1_2_VERSION);
-		SSL_CTX_set_verify(qs->tls_ctx, SSL_VERIFY_NONE, NULL);
-	}
+	/* TLS per domain: queued.tls_policy (no DANE or MTA-STS yet) */
 	qs->relay_tls = QUEUE_TLS_MAY;
 	qs->dns = queue_dns_new(qs->loop, resolver != NULL &&
 	    resolver[0] != '\0' ? resolver : NULL,
@@ -300,6 +557,7 @@ queue_route_dns_cb(void *arg, const struct queue_dns_route *route)
 	case QUEUE_DNS_OK:
 		m->maddr = xcalloc(QUEUE_MX_ADDRS_MAX, sizeof(*m->maddr));
 		m->mlen = xcalloc(QUEUE_MX_ADDRS_MAX, sizeof(*m->mlen));
+		m->mnames = xcalloc(QUEUE_MX_ADDRS_MAX, sizeof(*m->mnames));
 		/* RFC 5321 5.1: the hosts in order of preference (equal
 		 * ones shuffled by queue_dns), each address in turn */
 		for (h = 0; h < route->n_hosts; h++)
@@ -310,6 +568,7 @@ queue_route_dns_cb(void *arg, const struct queue_dns_route *route)
 				memcpy(sa, &route->hosts[h].addr[k],
 				    route->hosts[h].addr_len[k]);
 				m->mlen[n] = route->hosts[h].addr_len[k];
+				m->mnames[n] = xstrdup(route->hosts[h].name);
 				if (sa->ss_family == AF_INET)
 					((struct sockaddr_in *)sa)->sin_port =
 					    htons((uint16_t)qs->o.mx_port);
@@ -325,6 +584,7 @@ queue_route_dns_cb(void *arg, const struct queue_dns_route *route)
 		}
 		m->rtxn.addrs = m->maddr;
 		m->rtxn.addr_lens = m->mlen;
+		m->rtxn.addr_names = (const char *const *)m->mnames;
 		m->rtxn.n_addrs = n;
 		log_info("id=%s event=route domain=%s addresses=%zu", m->id,
 		    m->rdomain, n);
@@ -358,7 +618,7 @@ queue_route_go(struct queue_msg *m)
 	struct queue_route_lookup *lk;
 
 	if (qs->n_relay > 0) {
-		qs->remote_active++;
+		queue_route_count(m, 1);
 		m->remote = queue_remote_start(qs->loop, &qs->remotes,
 		    &m->rtxn, queue_route_done, m);
 		return 0;
@@ -373,28 +633,72 @@ queue_route_go(struct queue_msg *m)
 		    "start for %s", m->rdomain);
 		return -1;
 	}
-	qs->remote_active++;
+	queue_route_count(m, 1);
 	m->rlookup = lk;
 	return 0;
 }
 
-/* Start the waiting transactions while sessions are free. */
+/* Start waiting transactions while sessions are free: one per
+ * destination with room in each pass, so every destination moves. */
 static void
 queue_route_next(struct queue_sched *qs)
 {
+	struct queue_dest *d;
 	struct queue_msg *m;
+	struct lmtp_reply r;
+	int progress = 1;
 
-	while (!qs->stopping && qs->remote_active < qs->o.remote_sessions &&
-	    (m = qs->rwait_head) != NULL) {
-		qs->rwait_head = m->rwnext;
-		m->rwnext = NULL;
-		m->rwaiting = 0;
-		if (queue_route_go(m) < 0) {
-			/* counted as a session that ended at once */
-			qs->remote_active++;
+	if (qs->in_next)
+		return;		/* the outer call goes on */
+	qs->in_next = 1;
+	while (progress && !qs->stopping &&
+	    qs->remote_active < qs->o.remote_sessions) {
+		progress = 0;
+		for (d = qs->dests; d != NULL && !qs->stopping &&
+		    qs->remote_active < qs->o.remote_sessions; d = d->next) {
+			if (d->wait_head == NULL ||
+			    d->active >= qs->o.dest_sessions)
+				continue;
+			m = queue_dest_pop(d);
+			progress = 1;
+			if (queue_dest_down(d, &r)) {
+				for (size_t i = 0; i < m->n_r; i++)
+					m->rreplies[i] = r;
+			} else if (queue_route_go(m) == 0) {
+				continue;
+			}
+			/* counted as a session that ended at once; the
+			 * list may change under us: start over */
+			queue_route_count(m, 1);
 			queue_route_done(m, &m->rtxn);
+			break;
 		}
 	}
+	qs->in_next = 0;
+}
+
+/* queue_remote_more_fn: the next message waiting for the destination
+ * that l just delivered to goes over the same connection. */
+static struct queue_remote_txn *
+queue_route_more(void *arg, struct queue_remote *l,
+    const struct queue_remote_txn *prev, queue_remote_done_fn **done,
+    void **done_arg)
+{
+	struct queue_sched *qs = arg;
+	struct queue_msg *pm = (struct queue_msg *)(void *)((const char *)
+	    prev - offsetof(struct queue_msg, rtxn));
+	struct queue_msg *m;
+
+	if (qs->stopping || pm->rdest == NULL ||
+	    (m = queue_dest_pop(pm->rdest)) == NULL)
+		return NULL;
+	queue_route_count(m, 1);
+	m->remote = l;
+	*done = queue_route_done;
+	*done_arg = m;
+	log_info("id=%s event=relay-reuse peer=%s nth=%u", m->id, prev->peer,
+	    prev->nth + 1);
+	return &m->rtxn;
 }
 
 static void
@@ -404,9 +708,10 @@ queue_route_done(void *arg, struct queue_remote_txn *t)
 	struct queue_sched *qs = m->qs;
 	size_t i;
 
-	m->remote = NULL;	/* it says QUIT and frees itself */
-	BUG_ON(qs->remote_active == 0);
-	qs->remote_active--;
+	m->remote = NULL;	/* it goes on, or says QUIT, by itself */
+	queue_route_count(m, -1);
+	queue_dest_result(qs, m->rdest, t, m->n_r > 0 ? &t->replies[0] :
+	    NULL);
 	for (i = 0; i < m->n_r; i++) {
 		struct queue_att *a = &m->att[m->ratt[i]];
 
@@ -414,37 +719,103 @@ queue_route_done(void *arg, struct queue_remote_txn *t)
 		a->rdone = 1;
 	}
 	log_info("id=%s event=relay-session peer=%s rcpts=%zu data=%s "
-	    "tls=%s", m->id, t->peer[0] ? t->peer : "none", m->n_r,
-	    t->data_sent ? "yes" : "no", t->tls_done ? "yes" : "no");
+	    "tls=%s pipelining=%s bdat=%s dkim=%s nth=%u", m->id,
+	    t->peer[0] ? t->peer : "none", m->n_r, t->data_sent ? "yes" :
+	    "no", t->tls_done ? "yes" : "no", t->pipelined ? "yes" : "no",
+	    t->chunked ? "yes" : "no", t->prefix_len ? "yes" : "no", t->nth);
 	queue_route_fini(m);
 	m->st = QM_RESOLVING;
 	queue_msg_plan(m);	/* m may be gone after this */
 	queue_route_next(qs);
 }
 
-int
-queue_route_start(struct queue_msg *m)
+/* Sign m once, at its first remote attempt (the signature stays valid
+ * for later ones).  -1: the file could not be read. */
+static int
+queue_route_sign(struct queue_msg *m, int fd, uint64_t end)
+{
+	struct queue_sched *qs = m->qs;
+	char why[256] = "", dom[256];
+	struct buf out;
+	enum queue_dkim_rc rc;
+
+	if (qs->dkim == NULL || m->dkim_done)
+		return 0;
+	buf_init(&out, 1024, 4 * DKIM_SIG_MAX);
+	/* XXX: on the loop; an RSA-2048 signature costs about 1 ms */
+	rc = queue_dkim_sign(qs->dkim, fd, m->body_off, end,
+	    (int64_t)time(NULL), &out, dom, sizeof(dom), why, sizeof(why));
+	if (rc == QUEUE_DKIM_ERROR) {
+		buf_fini(&out);
+		log_err("id=%s event=dkim-failed reason=\"%s\"", m->id, why);
+		return -1;
+	}
+	m->dkim_done = 1;
+	if (rc == QUEUE_DKIM_SIGNED) {
+		m->dkim_len = out.len;
+		m->dkim = xmalloc(out.len);
+		memcpy(m->dkim, out.data, out.len);
+		log_info("id=%s event=dkim-signed domain=%s", m->id, dom);
+	} else if (why[0] != '\0') {
+		log_warn("id=%s event=dkim-unsigned domain=%s reason=\"%s\"",
+		    m->id, dom, why);
+	}
+	buf_fini(&out);
+	return 0;
+}
+
+/* Every remote rcpt of m waiting for dom (NULL: all) gets r now. */
+static void
+queue_route_skip(struct queue_msg *m, const char *dom,
+    const struct lmtp_reply *r)
+{
+	for (size_t i = 0; i < m->n_att; i++) {
+		struct queue_att *a = &m->att[i];
+
+		if (!queue_route_wanted(a) || (dom != NULL && !span_eq_ci(
+		    queue_route_domain(m->env.rcpts[a->idx].addr), dom)))
+			continue;
+		a->rreply = *r;
+		a->rdone = 1;
+	}
+}
+
+/* queue_route_start's work for one transaction: 1 started or waiting,
+ * 0 nothing to send, 2 answered at once (go on with the next). */
+static int
+queue_route_one(struct queue_msg *m)
 {
 	struct queue_sched *qs = m->qs;
 	struct queue_remote_txn *t = &m->rtxn;
+	struct queue_dest *d;
+	struct lmtp_reply down;
 	struct stat sb;
-	size_t i, n = 0;
+	size_t i, n;
+	int pol = QUEUE_TLS_MAY;
 
 	if ((qs->n_relay == 0 && qs->dns == NULL) || qs->stopping)
 		return 0;
-	for (i = 0; i < m->n_att; i++)
-		n += queue_route_wanted(&m->att[i]);
-	if (n == 0)
-		return 0;
 	/* MX delivery: one domain per transaction (the first one waiting;
-	 * the others follow when queue_msg_plan comes back here) */
-	if (qs->n_relay == 0) {
-		for (i = 0; i < m->n_att; i++)
-			if (queue_route_wanted(&m->att[i]))
-				break;
-		m->rdomain = queue_route_dup(queue_route_domain(
-		    m->env.rcpts[m->att[i].idx].addr));
+	 * the others follow when queue_msg_plan comes back here); a
+	 * destination backing off answers for its recipients at once */
+	for (;;) {
+		struct span dom = span_make("", 0);
+
+		for (n = 0, i = 0; i < m->n_att; i++)
+			if (queue_route_wanted(&m->att[i]) && n++ == 0)
+				dom = queue_route_domain(
+				    m->env.rcpts[m->att[i].idx].addr);
+		if (n == 0)
+			return 0;
+		free(m->rdomain);
+		m->rdomain = qs->n_relay == 0 ? queue_route_dup(dom) : NULL;
+		d = queue_dest_get(qs, m->rdomain != NULL ? m->rdomain : "");
+		if (!queue_dest_down(d, &down))
+			break;
+		queue_route_skip(m, m->rdomain, &down);
 	}
+	m->rdest = d;
+	d->refs++;
 	m->ratt = xcalloc(n, sizeof(*m->ratt));
 	m->rrcpts = xcalloc(n, sizeof(*m->rrcpts));
 	m->rorcpt = xcalloc(n, sizeof(*m->rorcpt));
@@ -468,27 +839,31 @@ queue_route_start(struct queue_msg *m)
 	memset(t, 0, sizeof(*t));
 	t->fd = openat(qs->sp->queue_fd, m->id, O_RDONLY | O_NOFOLLOW |
 	    O_CLOEXEC);
-	if (t->fd < 0 || fstat(t->fd, &sb) < 0) {
+	if (t->fd < 0 || fstat(t->fd, &sb) < 0 ||
+	    queue_route_sign(m, t->fd, (uint64_t)sb.st_size) < 0) {
 		log_err_errno("id=%s event=unreadable", m->id);
-		for (i = 0; i < m->n_r; i++) {
-			struct queue_att *a = &m->att[m->ratt[i]];
-
-			a->rdone = 1;
-			a->rreply.code = 451;
-			snprintf(a->rreply.enh, sizeof(a->rreply.enh), "4.3.0");
-			snprintf(a->rreply.text, sizeof(a->rreply.text),
-			    "the queue file cannot be read");
-		}
+		memset(&down, 0, sizeof(down));
+		down.code = 451;
+		snprintf(down.enh, sizeof(down.enh), "4.3.0");
+		snprintf(down.text, sizeof(down.text), "the queue file cannot "
+		    "be read");
 		queue_route_fini(m);
+		queue_route_skip(m, NULL, &down);	/* every domain */
 		return 0;
 	}
+	if (m->rdomain != NULL && queue_route_tls_policy(qs->tls_policy,
+	    m->rdomain, &pol) < 0)
+		pol = QUEUE_TLS_MAY;	/* checked at start */
 	m->envid = queue_route_dup(m->env.envid);
 	t->addrs = qs->relay_addr;
 	t->addr_lens = qs->relay_len;
+	t->addr_names = qs->relay_names;
 	t->n_addrs = qs->n_relay;
 	t->helo = qs->o.hostname;
-	t->tls = (enum queue_remote_tls)qs->relay_tls;
+	t->tls = (enum queue_remote_tls)(qs->n_relay > 0 ? qs->relay_tls :
+	    pol);
 	t->tls_ctx = qs->tls_ctx;
+	t->tls_vctx = qs->tls_vctx;
 	t->auth_user = qs->relay_user;
 	t->auth_pass = qs->relay_pass;
 	if (m->from == NULL)
@@ -504,39 +879,63 @@ queue_route_start(struct queue_msg *m)
 	t->n_rcpts = m->n_r;
 	t->off = m->body_off;
 	t->end = (uint64_t)sb.st_size;
+	t->prefix = m->dkim;
+	t->prefix_len = m->dkim_len;
 	t->connect_s = 30;
 	t->timeout_s = qs->o.remote_timeout_s;
 	t->replies = m->rreplies;
 	m->st = QM_REMOTE;
-	/* XXX: no reuse of a connection for the next message yet, and no
-	 * per-destination limit (one relay: remote_sessions is it) */
-	if (qs->remote_active >= qs->o.remote_sessions) {
-		struct queue_msg **pp = &qs->rwait_head;
-
-		while (*pp != NULL)
-			pp = &(*pp)->rwnext;
-		*pp = m;
-		m->rwaiting = 1;
+	/* wait for a session (or a connection to the destination that
+	 * ends its message: queue_route_more) */
+	if (qs->remote_active >= qs->o.remote_sessions ||
+	    d->active >= qs->o.dest_sessions) {
+		queue_dest_push(d, m);
 		return 1;
 	}
 	if (queue_route_go(m) < 0) {
-		/* rare (the resolver refused the query): every remote
-		 * recipient of this attempt, of any domain, is deferred */
-		struct lmtp_reply r = m->rreplies[0];
+		/* rare (the resolver refused the query): this domain's
+		 * recipients are deferred, the next domain is tried */
+		for (i = 0; i < m->n_r; i++) {
+			struct queue_att *a = &m->att[m->ratt[i]];
 
-		for (i = 0; i < m->n_att; i++) {
-			struct queue_att *a = &m->att[i];
-
-			if (!queue_route_wanted(a))
-				continue;
-			a->rreply = r;
+			a->rreply = m->rreplies[i];
 			a->rdone = 1;
 		}
 		queue_route_fini(m);
 		m->st = QM_RESOLVING;
-		return 0;
+		return 2;
 	}
 	return 1;
+}
+
+int
+queue_route_init(struct queue_sched *qs, const struct queue_sched_opts *o,
+    const char **why)
+{
+	if (qs->o.dest_sessions == 0)
+		qs->o.dest_sessions = 20;
+	qs->remotes.more = queue_route_more;
+	qs->remotes.more_arg = qs;
+	if (o->dkim_dir != NULL)
+		qs->dkim = queue_dkim_new(o->dkim_dir);
+	if (queue_route_tls_init(qs, o->tls_ca_file, o->tls_policy, why) < 0 ||
+	    queue_route_relay_init(qs, o->relay_host, o->relay_tls,
+	    o->relay_auth_file, why) < 0)
+		return -1;
+	if (qs->n_relay == 0 && queue_route_mx_init(qs, o->resolver,
+	    o->resolver_timeout_ms, why) < 0)
+		return -1;
+	return 0;
+}
+
+int
+queue_route_start(struct queue_msg *m)
+{
+	int rc;
+
+	while ((rc = queue_route_one(m)) == 2)
+		;
+	return rc;
 }
 
 void
@@ -545,30 +944,29 @@ queue_route_fini(struct queue_msg *m)
 	struct queue_sched *qs = m->qs;
 	size_t i;
 
-	if (m->rwaiting) {
-		struct queue_msg **pp = &qs->rwait_head;
-
-		while (*pp != NULL && *pp != m)
-			pp = &(*pp)->rwnext;
-		if (*pp == m)
-			*pp = m->rwnext;
-		m->rwnext = NULL;
-		m->rwaiting = 0;
-	}
-	if (m->remote != NULL || m->rlookup != NULL) {
-		BUG_ON(qs->remote_active == 0);
-		qs->remote_active--;
-	}
+	if (m->rwaiting)
+		queue_dest_unwait(m->rdest, m);
+	if (m->remote != NULL || m->rlookup != NULL)
+		queue_route_count(m, -1);
 	if (m->rlookup != NULL) {
 		m->rlookup->alive = 0;	/* the callback frees it */
 		m->rlookup = NULL;
 	}
+	if (m->rdest != NULL) {
+		BUG_ON(m->rdest->refs == 0);
+		m->rdest->refs--;
+		m->rdest = NULL;
+	}
 	free(m->rdomain);
 	free(m->maddr);
 	free(m->mlen);
+	for (i = 0; m->mnames != NULL && i < QUEUE_MX_ADDRS_MAX; i++)
+		free(m->mnames[i]);
+	free(m->mnames);
 	m->rdomain = NULL;
 	m->maddr = NULL;
 	m->mlen = NULL;
+	m->mnames = NULL;
 	queue_remote_cancel(&m->remote);
 	for (i = 0; i < m->n_r; i++) {
 		free(m->rrcpts[i]);
@@ -590,4 +988,5 @@ queue_route_fini(struct queue_msg *m)
 	m->n_r = 0;
 	memset(&m->rtxn, 0, sizeof(m->rtxn));
 	m->rtxn.fd = -1;
+	(void)qs;
 }

@@ -204,6 +204,7 @@ queue_msg_free(struct queue_msg *m)
 	queue_status_fini(&m->status);
 	free(m->env.rcpts);
 	free(m->head);
+	free(m->dkim);
 	if (m->prev != NULL)
 		m->prev->next = m->next;
 	else
@@ -573,12 +574,10 @@ queue_sched_new(struct ev_loop *loop, const struct queue_spool *sp,
 	qs->o.resolver = NULL;		/* given to the resolver, not kept */
 	if (qs->o.mx_port == 0)
 		qs->o.mx_port = 25;
-	if (queue_route_relay_init(qs, o->relay_host, o->relay_tls,
-	    o->relay_auth_file, &why) < 0)
+	qs->o.tls_policy = qs->o.tls_ca_file = qs->o.dkim_dir = NULL;
+	qs->o.relay_tls = qs->o.relay_auth_file = NULL;
+	if (queue_route_init(qs, o, &why) < 0)
 		fatal("queued: %s", why);	/* refuse to start */
-	if (qs->n_relay == 0 && queue_route_mx_init(qs, o->resolver,
-	    o->resolver_timeout_ms, &why) < 0)
-		fatal("queued: %s", why);
 	return qs;
 }
 

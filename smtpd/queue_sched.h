@@ -19,7 +19,13 @@ struct queue_sched_opts {
 	unsigned delay_warning_s;	/* delay DSN after this; 0: never */
 	double lmtp_timeout_s;		/* idle per LMTP step */
 	const char *relay_host;		/* smarthost "HOST:PORT" or NULL */
-	const char *relay_tls;		/* "none", "may" (NULL), "require" */
+	const char *relay_tls;		/* "none", "may" (NULL), "require",
+					 * "verify" */
+	const char *tls_policy;		/* per MX domain: "example.org:verify,
+					 * *:may" (docs/relay.md), or NULL */
+	const char *tls_ca_file;	/* CAs for verify; NULL: the system's */
+	unsigned dest_sessions;		/* transactions per destination */
+	const char *dkim_dir;		/* STATE_DIR/dkim, NULL: no signing */
 	const char *relay_auth_file;	/* "user password", or NULL */
 	unsigned remote_sessions;	/* SMTP connections at once (>= 1) */
 	double remote_timeout_s;	/* idle per SMTP step (RFC 5321

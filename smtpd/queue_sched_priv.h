@@ -16,7 +16,27 @@
 #include "smtpd/queue_status.h"
 
 struct queue_dns;
+struct queue_dkim;
 struct queue_route_lookup;
+
+/*
+ * Where remote mail goes: a domain's MX hosts, or the smarthost (name
+ * "").  Each has its waiting messages, a cap on its transactions
+ * (queued.dest_sessions) and its own backoff: after an attempt that
+ * did not reach it, nothing is tried there until down_until_ms
+ * (retry_min, doubling up to retry_max), so one dead domain costs the
+ * others nothing (docs/relay.md).  Freed when unused and not down.
+ */
+struct queue_dest {
+	struct queue_dest *next;
+	char *name;
+	unsigned refs;			/* messages routed here */
+	unsigned active;		/* transactions running */
+	struct queue_msg *wait_head, *wait_tail;	/* by rwnext */
+	unsigned fails;			/* attempts in a row that failed */
+	int64_t down_until_ms;		/* no attempt before */
+	char why[160];			/* the last failure */
+};
 
 enum queue_msg_st {
 	QM_IDLE,		/* waiting for its timer (or nothing) */
@@ -75,14 +95,20 @@ struct queue_msg {
 	struct lmtp_reply *rreplies;
 	size_t n_r;
 	char *envid;
+	struct queue_dest *rdest;	/* of this transaction */
 	struct queue_msg *rwnext;	/* waiting for an SMTP session */
 	int rwaiting;
+	uint8_t *dkim;			/* the DKIM-Signature fields, made at
+					 * the first remote attempt */
+	size_t dkim_len;
+	int dkim_done;
 	/* MX delivery: the domain of this transaction, its DNS lookup
 	 * while pending, and the addresses of its MX hosts in order */
 	char *rdomain;
 	struct queue_route_lookup *rlookup;
 	struct sockaddr_storage *maddr;
 	socklen_t *mlen;
+	char **mnames;			/* the host of each address */
 };
 
 #define QUEUE_MX_ADDRS_MAX 16	/* addresses tried per transaction */
@@ -101,12 +127,18 @@ struct queue_sched {
 	struct queue_lmtp_set lmtps;	/* and those saying QUIT */
 	struct queue_remote_set remotes;	/* SMTP sessions */
 	unsigned remote_active;		/* SMTP transactions running */
-	struct queue_msg *rwait_head;	/* messages waiting for one */
+	struct queue_dest *dests;	/* every destination in use */
+	int in_next;			/* queue_route_next is running */
 	struct sockaddr_storage relay_addr[QUEUE_RELAY_ADDRS_MAX];
 	socklen_t relay_len[QUEUE_RELAY_ADDRS_MAX];
 	size_t n_relay;			/* 0: no smarthost */
+	char *relay_name;		/* its host, for SNI and verify */
+	const char *relay_names[QUEUE_RELAY_ADDRS_MAX];
 	int relay_tls;			/* enum queue_remote_tls */
+	char *tls_policy;		/* queued.tls_policy, or NULL */
 	SSL_CTX *tls_ctx;		/* client context for STARTTLS */
+	SSL_CTX *tls_vctx;		/* the same, verifying the peer */
+	struct queue_dkim *dkim;	/* signing keys (STATE_DIR/dkim) */
 	char *relay_user, *relay_pass;	/* from queued.relay_auth_file */
 	struct queue_dns *dns;		/* MX lookups when no smarthost */
 	int stopping;
