@@ -25,8 +25,13 @@ class Sink:
 
     def __init__(self, ehlo=("SIZE 1000000", "8BITMIME", "DSN",
                              "PIPELINING"),
-                 rcpt_reply=None, dot_reply=None, host="127.0.0.1", port=0):
+                 rcpt_reply=None, dot_reply=None, host="127.0.0.1", port=0,
+                 peek_after_mail=False):
         self.ehlo = ehlo
+        # record what had already arrived after each MAIL (a pipelined
+        # group: RFC 2920), in self.groups
+        self.peek_after_mail = peek_after_mail
+        self.groups = []
         self.rcpt_reply = rcpt_reply or (lambda a, n: "250 2.1.5 ok")
         self.dot_reply = dot_reply or (lambda n: "250 2.0.0 queued")
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -97,6 +102,10 @@ class Sink:
                 say("250 " + lines[-1])
             elif verb == "MAIL":
                 mail, rcpts = cmd, []
+                if self.peek_after_mail:
+                    time.sleep(0.2)
+                    with self.lock:
+                        self.groups.append(f.peek(65536))
                 with self.lock:
                     self.in_txn += 1
                     self.max_txn = max(self.max_txn, self.in_txn)
