@@ -262,6 +262,7 @@ addr_set(struct sockaddr_storage *ss, socklen_t *len, uint16_t port)
 }
 
 static int done_calls;
+static const char *run_prefix;	/* txn->prefix of the next run_txn */
 
 static void
 on_done(void *arg, struct queue_remote_txn *txn)
@@ -311,6 +312,10 @@ run_txn(const uint16_t *ports, size_t n_ports, struct lmtp_reply *replies,
 	t->connect_s = 5;
 	t->timeout_s = 5;
 	t->replies = replies;
+	if (run_prefix != NULL) {
+		t->prefix = (const uint8_t *)run_prefix;
+		t->prefix_len = strlen(run_prefix);
+	}
 	done_calls = 0;
 	(void)queue_remote_start(loop, &set, t, on_done, NULL);
 	while (set.head != NULL)
@@ -365,6 +370,81 @@ test_txn_fallback_and_results(void **state)
 	assert_true(t.data_sent);
 	assert_true(t.ext.dsn && t.ext.eightbit);
 	assert_int_equal(t.ext.size_max, 1000);
+}
+
+/* PIPELINING: MAIL, the RCPTs and DATA go out together (RFC 2920 3.1)
+ * and each reply is matched to its command by counting; the prefix (the
+ * DKIM-Signature fields) goes before the message, dot-stuffed like it,
+ * and counts in SIZE. */
+static void
+test_txn_pipelined_prefix(void **state)
+{
+	static const char *const replies[] = {
+		"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+		"250-DSN\r\n250 8BITMIME\r\n",
+		"250 2.1.0 ok\r\n", "550 5.1.1 no\r\n", "250 2.1.5 ok\r\n",
+		"450 4.2.0 later\r\n", "354 go\r\n", "250 2.0.0 ok\r\n",
+		"221 bye\r\n", NULL,
+	};
+	struct queue_remote_txn t;
+	struct lmtp_reply rep[3];
+	struct srv s;
+
+	(void)state;
+	srv_start(&s, "220 mx.test ESMTP\r\n", replies);
+	run_prefix = "DKIM-Signature: x\r\n\t.y\r\n";
+	run_txn(&s.port, 1, rep, "ENV\nSubject: x\r\n\r\n.dot\r\n", 0, &t);
+	run_prefix = NULL;
+	srv_stop(&s);
+	assert_string_equal(s.got, "EHLO me.test\r\n"
+	    "MAIL FROM:<s@y.test> SIZE=44 RET=HDRS ENVID=E1\r\n"
+	    "RCPT TO:<a@x.test> NOTIFY=FAILURE ORCPT=rfc822;a@x.test\r\n"
+	    "RCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n"
+	    "DKIM-Signature: x\r\n\t.y\r\n"
+	    "Subject: x\r\n\r\n..dot\r\n.\r\nQUIT\r\n");
+	assert_true(t.pipelined);
+	assert_false(t.chunked);
+	assert_true(t.reached);
+	assert_int_equal(rep[0].code, 550);
+	assert_int_equal(rep[1].code, 250);
+	assert_string_equal(rep[1].enh, "2.0.0");
+	assert_int_equal(rep[2].code, 450);
+}
+
+/* TLS policy names and the per-domain list (docs/relay.md). */
+static void
+test_tls_policy(void **state)
+{
+	const char *spec = "bank.example:verify, partner.example:require "
+	    "*:none";
+	int p;
+
+	(void)state;
+	assert_int_equal(queue_route_tls_name("verify", 6), QUEUE_TLS_VERIFY);
+	assert_int_equal(queue_route_tls_name("MAY", 3), QUEUE_TLS_MAY);
+	assert_int_equal(queue_route_tls_name("mayb", 4), -1);
+	assert_int_equal(queue_route_tls_policy(spec, "Bank.Example", &p), 0);
+	assert_int_equal(p, QUEUE_TLS_VERIFY);
+	assert_int_equal(queue_route_tls_policy(spec, "partner.example", &p),
+	    0);
+	assert_int_equal(p, QUEUE_TLS_REQUIRE);
+	assert_int_equal(queue_route_tls_policy(spec, "other.example", &p), 0);
+	assert_int_equal(p, QUEUE_TLS_NONE);
+	/* no entry and no "*": opportunistic */
+	assert_int_equal(queue_route_tls_policy("a.example:verify", "b", &p),
+	    0);
+	assert_int_equal(p, QUEUE_TLS_MAY);
+	assert_int_equal(queue_route_tls_policy(NULL, "b", &p), 0);
+	assert_int_equal(p, QUEUE_TLS_MAY);
+	/* a subdomain is not the domain */
+	assert_int_equal(queue_route_tls_policy("example:verify",
+	    "x.example", &p), 0);
+	assert_int_equal(p, QUEUE_TLS_MAY);
+	assert_int_equal(queue_route_tls_policy("a.example", "a", &p), -1);
+	assert_int_equal(queue_route_tls_policy("a.example:", "a", &p), -1);
+	assert_int_equal(queue_route_tls_policy(":verify", "a", &p), -1);
+	assert_int_equal(queue_route_tls_policy("a:strict", "a", &p), -1);
+	assert_int_equal(queue_route_tls_policy(" , ", "a", &p), 0);
 }
 
 /* A 4xx greeting moves on to the next address (RFC 5321 5.1); when
@@ -443,6 +523,8 @@ main(void)
 		cmocka_unit_test(test_relay_parse),
 		cmocka_unit_test(test_auth_parse),
 		cmocka_unit_test(test_txn_fallback_and_results),
+		cmocka_unit_test(test_txn_pipelined_prefix),
+		cmocka_unit_test(test_tls_policy),
 		cmocka_unit_test(test_txn_greeting_refused),
 		cmocka_unit_test(test_txn_helo_8bit),
 		cmocka_unit_test(test_txn_mail_refused),
