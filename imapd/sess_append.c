@@ -221,10 +221,6 @@ append_args(struct imap_sess *s, struct imap_args args,
 	int64_t now = (int64_t)time(NULL);
 
 	while (a != NULL) {
-		if (c->n == IMAP_APPEND_MSGS_MAX) {
-			imap_bad(s, "[LIMIT] Too many messages in one APPEND");
-			return -1;
-		}
 		am = &c->msg[c->n++];
 		am->m.internaldate = now;
 		if (a->type == IMAP_ARG_LIST) {
@@ -416,11 +412,11 @@ void
 imap_cmd_append(struct imap_sess *s, struct imap_args args, int uid)
 {
 	char name[MAILIDX_NAME_MAX], folder[PATH_MAX];
-	const struct imap_arg *a;
+	const struct imap_arg *a, *lit;
 	struct app_ctx c;
 	const char *why = NULL, *no = NULL;
 	uint64_t total = 0;
-	size_t i;
+	size_t i, n_lit = 0;
 	int rc;
 
 	(void)uid;
@@ -434,7 +430,18 @@ imap_cmd_append(struct imap_sess *s, struct imap_args args, int uid)
 			    "[flags] [date-time] literal");
 		return;
 	}
-	c.msg = xcalloc(IMAP_APPEND_MSGS_MAX, sizeof(*c.msg));
+	/* one message per literal; the sink refused more than this many
+	 * streamed ones, the kept ones are counted here */
+	for (lit = imap_args_next(args, a); lit != NULL;
+	    lit = imap_args_next(args, lit))
+		n_lit += lit->type == IMAP_ARG_LITERAL;
+	if (n_lit > IMAP_APPEND_MSGS_MAX) {
+		imap_append_drop(s);
+		imap_no(s, "[LIMIT] Too many messages in one APPEND");
+		return;
+	}
+	/* + 1: a malformed message after the last literal takes a slot */
+	c.msg = xcalloc(n_lit + 1, sizeof(*c.msg));
 	if (append_args(s, args, imap_args_next(args, a), &c) != 0)
 		goto drop;
 	/* RFC 3502 6.3.11: a zero-length message cancels the append */

@@ -417,6 +417,12 @@ def test_multiappend_all_or_none(imap):
     r.send(b"a6 APPEND INBOX {%d+}\r\n%s (\\Seen)\r\n" % (len(m1), m1))
     assert r.line() == (b"a6 BAD APPEND takes a mailbox and messages: "
                         b"[flags] [date-time] literal")
+    # more than 100 messages in one APPEND
+    tiny = b"a: b\r\n\r\n"
+    r.send(b"a9 APPEND INBOX" +
+           b"".join(b" {8+}\r\n" + tiny for _ in range(101)) + b"\r\n")
+    assert r.line() == b"a9 NO [LIMIT] Too many messages in one APPEND"
+    assert inbox_files(imap) == before
     # no such mailbox
     r.send(b"a7 APPEND Nope {%d+}\r\n%s {%d+}\r\n%s\r\n"
            % (len(big), big, len(m2), m2))
