@@ -309,6 +309,7 @@ static int
 lit_announced(struct imap_parser *ps)
 {
 	struct imap_arg *a;
+	int over_total;
 
 	if (ps->lit_nonsync && ps->lim.litmode == IMAP_LIT_SYNC_ONLY)
 		return lit_refuse(ps, IMAP_ERR_NONSYNC,
@@ -322,17 +323,19 @@ lit_announced(struct imap_parser *ps)
 	    ps->lit_n > IMAP_LITMINUS_MAX)
 		return lit_refuse(ps, IMAP_ERR_NONSYNC,
 		    "Non-synchronizing literal above 4096 octets", "TOOBIG");
-	ps->lit_stream = ps->lit_n > ps->lim.max_inline;
+	/* A literal that would pass the per-command budget of kept bytes
+	 * goes to the sink too: MULTIAPPEND (RFC 3502) of many small
+	 * messages must not fail where one APPEND each would work. */
+	over_total = ps->lit_n > ps->lim.max_inline_total - ps->inline_total;
+	ps->lit_stream = ps->lit_n > ps->lim.max_inline || over_total;
 	if (ps->lit_stream) {
 		if (ps->sink == NULL)
 			return lit_refuse(ps, IMAP_ERR_LITERAL_TOO_BIG,
-			    "Literal too big", "TOOBIG");
+			    ps->lit_n > ps->lim.max_inline ? "Literal too big" :
+			    "Too much literal data in one command", "TOOBIG");
 		if (sink_call(ps, IMAP_SINK_BEGIN, span_make(ps->mem, 0)) != 0)
 			return lit_refuse(ps, IMAP_ERR_SINK,
 			    "Literal refused", NULL);
-	} else if (ps->lit_n > ps->lim.max_inline_total - ps->inline_total) {
-		return lit_refuse(ps, IMAP_ERR_LITERAL_TOO_BIG,
-		    "Too much literal data in one command", "TOOBIG");
 	}
 	if ((a = push_arg(ps, IMAP_ARG_LITERAL)) == NULL) {
 		if (ps->lit_stream)

@@ -33,7 +33,8 @@
 enum imap_litmode {
 	IMAP_LIT_SYNC_ONLY = 0,	/* neither LITERAL+ nor LITERAL- offered */
 	IMAP_LIT_MINUS,		/* LITERAL- (and IMAP4rev2): {n+} <= 4096 */
-	IMAP_LIT_PLUS,		/* LITERAL+: any size up to max_literal */
+	IMAP_LIT_PLUS,		/* LITERAL+: any size up to max_literal; a
+				 * bigger {n+} is PARSE_FATAL (RFC 7888 4) */
 };
 
 #define IMAP_LITMINUS_MAX	4096	/* RFC 7888 5 */
@@ -112,7 +113,9 @@ enum imap_sink_ev {
 };
 
 /*
- * A literal bigger than max_inline is offered to the sink: BEGIN when
+ * A literal bigger than max_inline, or one that would take the
+ * command's kept literal bytes past max_inline_total (several small
+ * messages in one MULTIAPPEND), is offered to the sink: BEGIN when
  * its announcement line has been read (before any continuation request,
  * so the caller may check quota or refuse big literals outside APPEND),
  * then DATA in whatever pieces the input came in, then END.  Return 0,
@@ -172,8 +175,9 @@ int imap_parse_init(struct imap_parser *ps,
     const struct imap_parse_limits *lim, uint8_t *mem, size_t memsize,
     struct imap_arg *args) __attribute__((warn_unused_result));
 
-/* imap_parse_set_sink: where literals above max_inline go; NULL refuses
- * them all with IMAP_ERR_LITERAL_TOO_BIG. */
+/* imap_parse_set_sink: where literals above max_inline (or past
+ * max_inline_total) go; NULL refuses them all with
+ * IMAP_ERR_LITERAL_TOO_BIG. */
 void imap_parse_set_sink(struct imap_parser *ps, imap_sink_fn *fn,
     void *ctx);
 /* Switch modes between commands (ENABLE UTF8=ACCEPT, IMAP4rev2). */

@@ -21,6 +21,7 @@ struct tlsw;
 struct mailidx;
 struct mailidx_txn;
 struct maildir_tmp;
+struct imap_append;
 
 #define IMAP_TAG_MAX 64		/* longer tags get "* BAD" */
 #define IMAP_SASL_LINE_MAX 8192	/* an AUTHENTICATE response line */
@@ -136,7 +137,7 @@ struct imap_sess {
 	struct authsess auth;		/* LOGIN, AUTHENTICATE with authd */
 	uint64_t quota_reqid;		/* USERINFO asked at login */
 
-	struct maildir_tmp *app;	/* APPEND's message being received */
+	struct imap_append *app;	/* APPEND's messages being received */
 	const char *sink_why;		/* why the sink refused (static) */
 
 	struct imap_user *u;		/* logged in */
@@ -247,8 +248,9 @@ imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
 /* imap_quota_fetch: ask authd for the user's limits (once per user). */
 void imap_quota_fetch(struct imap_sess *s);
 void imap_quota_cancel(struct imap_sess *s);
-/* imap_quota_over: 1 if a message of size would pass a limit. */
-int imap_quota_over(struct imap_sess *s, uint64_t size);
+/* imap_quota_over: 1 if n messages of size bytes in all would pass a
+ * limit. */
+int imap_quota_over(struct imap_sess *s, uint64_t size, uint64_t n);
 
 /* sess_search.c: SELECTED */
 imap_cmd_fn imap_cmd_search, imap_cmd_sort, imap_cmd_thread;

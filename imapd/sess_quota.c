@@ -105,7 +105,7 @@ has_root(const struct imap_sess *s)
 }
 
 int
-imap_quota_over(struct imap_sess *s, uint64_t size)
+imap_quota_over(struct imap_sess *s, uint64_t size, uint64_t n)
 {
 	struct usage u;
 
@@ -114,7 +114,7 @@ imap_quota_over(struct imap_sess *s, uint64_t size)
 	if (s->u->quota_bytes != 0 && u.bytes + size > s->u->quota_bytes)
 		return 1;
 	return s->u->quota_messages != 0 &&
-	    u.messages + 1 > s->u->quota_messages;
+	    u.messages + n > s->u->quota_messages;
 }
 
 /* "* QUOTA "" (STORAGE used limit MESSAGE used limit)": STORAGE in

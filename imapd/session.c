@@ -191,9 +191,9 @@ imap_auth_allowed(const struct imap_sess *s)
 }
 
 /* Only what is implemented is advertised (docs/imapd.md). */
-static const char caps_base[] = "IMAP4rev1 LITERAL- ID ENABLE IDLE "
+static const char caps_base[] = "IMAP4rev1 LITERAL+ ID ENABLE IDLE "
     "NAMESPACE UNSELECT CHILDREN SPECIAL-USE UTF8=ACCEPT STATUS=SIZE "
-    "ESEARCH APPENDLIMIT=67108864 UIDPLUS MOVE CONDSTORE SORT "
+    "ESEARCH APPENDLIMIT=67108864 MULTIAPPEND UIDPLUS MOVE CONDSTORE SORT "
     "THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-EXTENDED LIST-STATUS "
     "CREATE-SPECIAL-USE SEARCHRES QRESYNC BINARY QUOTA QUOTA=RES-STORAGE "
     "QUOTA=RES-MESSAGE SAVEDATE OBJECTID";
@@ -269,7 +269,8 @@ parser_get(struct imap_sess *s)
 		lim.max_inline_total = 8192;
 		lim.max_args = 64;
 	}
-	lim.litmode = IMAP_LIT_MINUS;
+	/* LITERAL+ is advertised (caps_base, RFC 7888 3) */
+	lim.litmode = IMAP_LIT_PLUS;
 	lim.utf8 = (s->enabled & IMAP_EN_UTF8) != 0;
 	memsz = imap_parse_mem_size(&lim);
 	/* one block: the parser, its argument slots, its memory */

@@ -9,6 +9,7 @@ PKGS="gcc make pkg-config libev-dev libssl-dev libsasl2-dev liblmdb-dev
 libsodium-dev libcmocka-dev zlib1g-dev python3 python3-pytest openssl
 procps swaks isync libnet-ssleay-perl libio-socket-ssl-perl fetchmail python3-dkim
 libc-ares-dev
+mutt
 ${LB_EXTRA_PKGS:-}"
 
 missing=""

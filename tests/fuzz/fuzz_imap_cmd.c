@@ -67,6 +67,31 @@ inside(const struct imap_parser *ps, struct span s)
 		abort();
 }
 
+/* Kept literal bytes: each within max_inline, all within
+ * max_inline_total (past it a literal goes to the sink). */
+static size_t
+kept_bytes(const struct imap_parser *ps, struct imap_args s)
+{
+	const struct imap_arg *a;
+	size_t n = 0;
+
+	for (a = imap_args_at(s, 0); a != NULL; a = imap_args_next(s, a)) {
+		if (a->type == IMAP_ARG_LIST)
+			n += kept_bytes(ps, imap_arg_items(a));
+		if (a->type != IMAP_ARG_LITERAL)
+			continue;
+		if (a->flags & IMAP_ARG_F_STREAMED) {
+			if (a->s.n != 0)
+				abort();
+			continue;
+		}
+		if (a->s.n != a->size || a->size > ps->lim.max_inline)
+			abort();
+		n += a->s.n;
+	}
+	return n;
+}
+
 static void
 hash_args(uint64_t *h, const struct imap_parser *ps, struct imap_args s)
 {
@@ -130,6 +155,8 @@ run(const uint8_t *p, size_t n, const struct imap_parse_limits *lim,
 			mix_u(&t.h, cmd.n_literals);
 			mix_u(&t.h, cmd.n_streamed);
 			hash_args(&t.h, &ps, cmd.args);
+			if (kept_bytes(&ps, cmd.args) > lim->max_inline_total)
+				abort();
 		} else if (rc == PARSE_ERR || rc == PARSE_FATAL) {
 			if (err.code == IMAP_ERR_NONE || err.text == NULL)
 				abort();

@@ -20,9 +20,9 @@ from test_mda import LmtpConn, lmtp_sock
 DOMAIN = "example.test"
 DEMO = "demo@" + DOMAIN
 
-CAPS = (b"IMAP4rev1 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+CAPS = (b"IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"SPECIAL-USE UTF8=ACCEPT STATUS=SIZE ESEARCH APPENDLIMIT=67108864 "
-        b"UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
+        b"MULTIAPPEND UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
         b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE "
         b"SEARCHRES QRESYNC BINARY QUOTA QUOTA=RES-STORAGE "
         b"QUOTA=RES-MESSAGE SAVEDATE OBJECTID")
@@ -493,7 +493,7 @@ def test_append_refused_literals(imap):
     r.send(b"a: b\r\n\r\n\r\n")
     ln = r.line()
     assert re.match(rb"a3 OK \[APPENDUID \d+ 1\] APPEND completed$", ln), ln
-    # LITERAL-: a small non-synchronising literal needs no "+"
+    # LITERAL+: a non-synchronising literal needs no "+"
     r.send(b"a4 APPEND INBOX {8+}\r\na: c\r\n\r\n\r\n")
     ln = r.line()
     assert re.match(rb"a4 OK \[APPENDUID \d+ 2\] APPEND completed$", ln), ln

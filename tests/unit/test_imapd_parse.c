@@ -493,6 +493,39 @@ test_litmode(void **state)
 	n += (size_t)snprintf(in + n, sizeof(in) - n, "\r\n");
 	run_split(&lim, in, n, 7, 0, &tmpl, 1);
 	assert_string_equal(tmpl.text, "a|X|{5000+}<sink0>\n");
+
+	/* LITERAL+ (RFC 7888 4): a {n+} up to max_literal that the sink
+	 * refuses (APPENDLIMIT, a command that takes no big literal) is
+	 * read, thrown away unkept, and the command refused; the next one
+	 * is read.  Past max_literal, {n} is refused unread and {n+}
+	 * closes (choice 2: we do not read that much to stay in sync). */
+	memset(&tmpl, 0, sizeof(tmpl));
+	tmpl.refuse_begin = 1;
+	n = (size_t)snprintf(in, sizeof(in), "a SEARCH TEXT {5000+}\r\n");
+	memset(in + n, 'x', 5000);
+	n += 5000;
+	n += (size_t)snprintf(in + n, sizeof(in) - n, "\r\nb NOOP\r\n");
+	run_split(&lim, in, n, 0, 0, &tmpl, 1);
+	assert_string_equal(tmpl.text, "ERR SINK a Literal refused\n"
+	    "b|NOOP|\n");
+	tmpl.sink[tmpl.sink_len] = 0;
+	assert_string_equal(tmpl.sink, "B0:5000[]");
+	run_split(&lim, in, n, 3, 0, &tmpl, 1);
+	assert_string_equal(tmpl.text, "ERR SINK a Literal refused\n"
+	    "b|NOOP|\n");
+	tmpl.refuse_begin = 0;
+	CK(&lim, "a APPEND x {2147483648}\r\nb NOOP\r\n",
+	    "ERR LITERAL_TOO_BIG a [TOOBIG] Literal too big\nb|NOOP|\n",
+	    "", &tmpl);
+	CK(&lim, "a APPEND x ~{2147483648}\r\nb NOOP\r\n",
+	    "ERR LITERAL_TOO_BIG a [TOOBIG] Literal too big\nb|NOOP|\n",
+	    "", &tmpl);
+	CK(&lim, "a APPEND x {2147483648+}\r\nxxxx", "FATAL "
+	    "LITERAL_TOO_BIG a [TOOBIG] Non-synchronizing literal too big\n",
+	    "", &tmpl);
+	CK(&lim, "a APPEND x {10001+}\r\nxxxx", "FATAL "
+	    "LITERAL_TOO_BIG a [TOOBIG] Non-synchronizing literal too big\n",
+	    "", &tmpl);
 }
 
 /* Literals above max_inline go to the sink. */
@@ -515,6 +548,14 @@ test_sink(void **state)
 	    "a|APPEND|box {17+}<sink0> {2+}hi ~{18+}<sink2>\n",
 	    "B0:17[]D0:17[0123456789abcdefg]E0:17[]B2:18[]D2:18[0123456789"
 	    "abcd\0fgh]E2:18[]", &tmpl);
+	/* Literals that would pass max_inline_total (40) are streamed
+	 * rather than refused when there is a sink: MULTIAPPEND of many
+	 * small messages. */
+	CK(&lim, "a APPEND box {16+}\r\n1234567890123456 {16+}\r\n"
+	    "1234567890123456 {9+}\r\n123456789 {8}\r\n12345678\r\n",
+	    "+\na|APPEND|box {16+}1234567890123456 {16+}1234567890123456 "
+	    "{9+}<sink2> {8}12345678\n",
+	    "B2:9[]D2:9[123456789]E2:9[]", &tmpl);
 	/* A NUL in a streamed literal aborts it. */
 	CK(&lim, "a APPEND box {17+}\r\n0123456789\0bcdefg\r\nb NOOP\r\n",
 	    "ERR NUL a NUL in literal (use literal8)\nb|NOOP|\n",
