@@ -22,7 +22,7 @@
 #define ZIO_LEVEL 5
 #define ZIO_WBITS 12
 #define ZIO_MEMLEVEL 5
-#define ZIO_OUT_CHUNK 16384
+#define ZIO_OUT_MIN 512
 #define ZIO_MAX_CALL (1U << 30)	/* zlib counts in uInt */
 
 struct zio {
@@ -203,9 +203,11 @@ zio_deflate(struct zio *z, struct span in, enum zio_flush flush,
 			size_t room = out->max - out->len, want;
 			uint8_t *o;
 
-			want = (size_t)z->d.avail_in + z->d.avail_in / 8 + 64;
-			if (want < ZIO_OUT_CHUNK)
-				want = ZIO_OUT_CHUNK;
+			/* about what this input needs: out's capacity stays
+			 * small for an idle connection (buffers never shrink);
+			 * a block zlib had kept back takes more rounds */
+			want = (size_t)z->d.avail_in + z->d.avail_in / 8 +
+			    ZIO_OUT_MIN;
 			if (room > want)
 				room = want;
 			if (room == 0 || (o = buf_reserve(out, room)) == NULL)

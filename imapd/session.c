@@ -160,9 +160,6 @@ imap_wait_begin(struct imap_sess *s, enum imap_wait w, uint64_t reqid)
 	/* a client line is read by the data callback itself */
 	if (w != IMAP_W_SASL_CLIENT && w != IMAP_W_IDLE)
 		cio_pause(s->io);
-	/* an IDLE session may sit for hours: no compressor meanwhile */
-	if (w == IMAP_W_IDLE)
-		cio_compress_trim(s->io);
 }
 
 void
@@ -542,6 +539,10 @@ imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 		    cio_tls_version(io), cio_tls_cipher(io));
 		break;
 	case CIO_DRAINED:
+		/* IDLE may last for hours: no compressor meanwhile (each
+		 * "+ idling" or update is followed by this event) */
+		if (s->wait == IMAP_W_IDLE)
+			cio_compress_trim(io);
 		imap_fetch_drained(s);
 		break;
 	case CIO_CLOSED:
