@@ -2,12 +2,14 @@
 zlib (imaplib has no COMPRESS): over STARTTLS, implicit TLS and clear
 text; SELECT, APPEND and FETCH of a 1 MB message, STORE, IDLE with a
 delivery through SMTP, a second COMPRESS, COMPRESS before login, a
-corrupt stream and a decompression bomb; exact responses
-(docs/imapd.md)."""
+corrupt stream and a decompression bomb; exact responses; memory per
+IDLE session; mbsync (which turns COMPRESS on by itself) syncing a 1
+MB message down and one up (docs/imapd.md)."""
 # SPDX-License-Identifier: ISC
 
 import os
 import re
+import shutil
 import smtplib
 import socket
 import ssl
@@ -335,3 +337,55 @@ def test_compress_idle_memory(imap):
                                  per[traffic, False], per[traffic, True]))
     if not san:
         assert per[False, True] - per[False, False] < 56
+
+
+@pytest.mark.skipif(shutil.which("mbsync") is None,
+                    reason="mbsync missing: scripts/deps.sh installs isync")
+def test_compress_mbsync(imap, tmp_path):
+    """isync 1.4 turns COMPRESS on by itself when it is offered: a 1 MB
+    message down, a local one up, both exact."""
+    from test_imap_clients import maildir_msgs, mbsync
+    tmp = str(tmp_path)
+    big = big_message()
+    c = ZClient(imap, "imaps")
+    c.login(imap)
+    c.compress()
+    c.send(b"a1 APPEND INBOX {%d}\r\n" % len(big))
+    assert c.line() == b"+ Ready for literal data"
+    c.send(big + b"\r\n")
+    assert c.response(b"a1")[-1].startswith(b"a1 OK [APPENDUID ")
+    md = os.path.join(tmp, "mail", "INBOX")
+    for sub in ("new", "cur", "tmp"):
+        os.makedirs(os.path.join(md, sub))
+    up = ("From: demo@example.test\r\nSubject: local up\r\n\r\n" +
+          "up %d\r\n" * 3000 % tuple(range(3000))).encode()
+    with open(os.path.join(md, "cur", "1000.lb.test:2,S"), "wb") as f:
+        f.write(up)
+    with open(os.path.join(tmp, "pass"), "w") as f:
+        f.write(imap.demo_password + "\n")
+    with open(os.path.join(os.path.dirname(__file__), "imap_clients",
+                           "mbsyncrc.in")) as f:
+        conf = f.read()
+    for k, v in (("PORT", str(imap.port("imaps"))), ("USER", imap.demo_user),
+                 ("PASSFILE", os.path.join(tmp, "pass")),
+                 ("CERT", os.path.join(imap.inst, "tls", "cert.pem")),
+                 ("MAILDIR", os.path.join(tmp, "mail"))):
+        conf = conf.replace("@%s@" % k, v)
+    with open(os.path.join(tmp, "mbsyncrc"), "w") as f:
+        f.write(conf)
+    n0 = len(re.findall(r"event=compress ", imap.log()))
+    mbsync(imap, tmp)
+    assert len(re.findall(r"event=compress ", imap.log())) > n0
+    local = maildir_msgs(md)
+    assert sorted(local) == ["big", "local up"]
+    with open(local["big"], "rb") as f:
+        got = f.read()
+    # mbsync stores LF line ends and adds an X-TUID header line
+    assert got.split(b"\n\n", 1)[1] == \
+        big.split(b"\r\n\r\n", 1)[1].replace(b"\r\n", b"\n")
+    r = c.cmd(b"s1 SELECT INBOX")
+    assert r[-1] == b"s1 OK [READ-WRITE] SELECT completed"
+    r = c.cmd(b"f1 FETCH 2 (BODY.PEEK[TEXT])")
+    text = up.split(b"\r\n\r\n", 1)[1]
+    assert r[0] == (b"* 2 FETCH (BODY[TEXT] {%d}" % len(text), text), r
+    c.close()
