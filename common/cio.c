@@ -16,6 +16,7 @@
 
 #include "common/log.h"
 #include "common/xmem.h"
+#include "common/zio.h"
 
 #define CIO_READ_CHUNK 16384
 #define CIO_MAX_ROUNDS 64	/* work per wake-up before yielding */
@@ -55,6 +56,10 @@ struct cio {
 	enum cio_tls_state tls;
 	SSL *ssl;
 
+	struct zio *z;		/* cio_compress: between the protocol and TLS */
+	struct buf zin;		/* read and not yet inflated */
+	size_t zpending;	/* written since the last sync flush */
+
 	ev_io rw, ww;
 	ev_timer idle, deadline, hs, kick;
 };
@@ -75,6 +80,8 @@ cio_destroy(struct cio *c)
 		close(c->fd);
 	buf_fini(&c->in);
 	buf_fini(&c->out);
+	buf_fini(&c->zin);
+	zio_free(&c->z);
 	free(c);
 }
 
@@ -168,6 +175,7 @@ cio_progress(struct cio *c)
 static int
 cio_read(struct cio *c)
 {
+	struct buf *dst = c->z != NULL ? &c->zin : &c->in;
 	size_t room;
 	uint8_t *p;
 	ssize_t n;
@@ -176,12 +184,12 @@ cio_read(struct cio *c)
 		buf_consume(&c->in, c->in_off);
 		c->in_off = 0;
 	}
-	room = c->o.in_max - c->in.len;
+	room = dst->max - dst->len;
 	if (room == 0)
 		return 0;
 	if (room > CIO_READ_CHUNK)
 		room = CIO_READ_CHUNK;
-	p = buf_reserve(&c->in, room);
+	p = buf_reserve(dst, room);
 	BUG_ON(p == NULL);
 	if (c->ssl == NULL) {
 		n = read(c->fd, p, room);
@@ -224,10 +232,44 @@ cio_read(struct cio *c)
 		c->eof = 1;
 		return 1;
 	}
-	buf_commit(&c->in, (size_t)n);
+	buf_commit(dst, (size_t)n);
+	if (c->z == NULL) {
+		c->stalled = 0;
+		c->newdata = 1;
+	}
+	cio_progress(c);
+	return 1;
+}
+
+/* COMPRESS: inflate what was read into the room the input buffer has:
+ * however much it would expand to, in_max caps what is held.  1 progress,
+ * 0 none. */
+static int
+cio_inflate(struct cio *c)
+{
+	size_t room, used, made;
+	const char *why;
+	uint8_t *p;
+
+	if (c->in_off > 0) {
+		buf_consume(&c->in, c->in_off);
+		c->in_off = 0;
+	}
+	room = c->o.in_max - c->in.len;
+	p = buf_reserve(&c->in, room);
+	BUG_ON(p == NULL);
+	if (zio_inflate(c->z, buf_view(&c->zin), &used, p, room, &made,
+	    &why) == -1) {
+		snprintf(c->why_buf, sizeof(c->why_buf), "inflate: %s", why);
+		cio_die(c, c->why_buf);
+		return 0;
+	}
+	buf_consume(&c->zin, used);
+	if (made == 0)
+		return used > 0;
+	buf_commit(&c->in, made);
 	c->stalled = 0;
 	c->newdata = 1;
-	cio_progress(c);
 	return 1;
 }
 
@@ -465,6 +507,14 @@ cio_step_out(struct cio *c, int *progress)
 		if (r != 1)
 			return 0;
 	}
+	if (c->zpending > 0 && !c->dead) {
+		/* COMPRESS: the end of a batch: make it decodable now, so
+		 * the peer never waits for more (RFC 4978 4) */
+		c->zpending = 0;
+		if (zio_deflate(c->z, span_make(NULL, 0), ZIO_SYNC,
+		    &c->out) == -1)
+			cio_die(c, "output full");
+	}
 	if (cio_flush(c))
 		*progress = 1;
 	if (c->out.len > 0)
@@ -505,9 +555,11 @@ cio_step(struct cio *c)
 		if (c->dead)
 			continue;
 		if (cio_can_input(c)) {
-			int r = cio_deliver(c);
+			int r;
 
-			if (r == -1)
+			if (c->z != NULL)
+				progress |= cio_inflate(c);
+			if ((r = cio_deliver(c)) == -1)
 				return;
 			progress |= r;
 			cio_check_bp(c);
@@ -715,7 +767,16 @@ cio_write(struct cio *c, const void *p, size_t n)
 {
 	if (c->dead || c->closed_sent || c->shutdown)
 		return -1;
-	if (buf_add(&c->out, p, n) == -1)
+	if (c->z != NULL) {
+		if (zio_deflate_bound(c->z, n) > c->o.out_max - c->out.len)
+			return -1;
+		if (zio_deflate(c->z, span_make(p, n), ZIO_NONE,
+		    &c->out) == -1) {
+			cio_die(c, "output full");	/* stream broken */
+			return -1;
+		}
+		c->zpending += n;
+	} else if (buf_add(&c->out, p, n) == -1)
 		return -1;
 	if (n > 0)
 		c->drain_notify = 1;
@@ -750,7 +811,7 @@ cio_printf(struct cio *c, const char *fmt, ...)
 size_t
 cio_out_pending(const struct cio *c)
 {
-	return c->out.len;
+	return c->out.len + c->zpending;
 }
 
 void
@@ -841,4 +902,43 @@ const char *
 cio_tls_cipher(const struct cio *c)
 {
 	return c->tls == CIO_TLS_ON ? SSL_get_cipher_name(c->ssl) : NULL;
+}
+
+int
+cio_compress(struct cio *c, size_t pending)
+{
+	size_t unread = c->in.len - c->in_off, keep;
+
+	if (c->z != NULL || c->dead || c->closed_sent ||
+	    (c->tls != CIO_TLS_OFF && c->tls != CIO_TLS_ON))
+		return -1;
+	if (!c->raw) {
+		size_t cur = c->delivering ? c->cur_used : 0;
+
+		pending = unread - (cur < unread ? cur : unread);
+	}
+	if (pending > unread)
+		pending = unread;
+	/* what followed the command was sent after it: compressed */
+	keep = c->in.len - pending;
+	c->z = zio_new();
+	buf_init(&c->zin, 512, c->o.in_max);
+	BUG_ON(buf_add(&c->zin, c->in.data + keep, pending) != 0);
+	c->in.len = keep;
+	c->in.data[keep] = '\0';
+	cio_poke(c);
+	return 0;
+}
+
+int
+cio_compress_active(const struct cio *c)
+{
+	return c->z != NULL;
+}
+
+void
+cio_compress_trim(struct cio *c)
+{
+	if (c->z != NULL)
+		zio_trim(c->z);
 }

@@ -22,9 +22,10 @@
  * and reported once as CIO_OVERLONG.  In raw mode the bytes are offered as
  * CIO_DATA and the callee says how many it used.
  *
- * Output: cio_write queues bytes (hard cap out_max).  While more than
- * out_hiwat bytes are queued, reading and event delivery stop
- * (back-pressure) until the queue drains to half of that.
+ * Output: cio_write queues bytes (hard cap out_max; compressed once
+ * cio_compress is on).  While more than out_hiwat bytes are queued,
+ * reading and event delivery stop (back-pressure) until the queue
+ * drains to half of that.
  *
  * The callback may call any cio function on c, including cio_free (the
  * object goes away once the callback returns).  CIO_CLOSED is the last
@@ -98,7 +99,10 @@ int cio_write(struct cio *c, const void *p, size_t n)
     __attribute__((warn_unused_result));
 int cio_printf(struct cio *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), warn_unused_result));
-/* cio_out_pending: bytes queued and not yet written. */
+/* cio_out_pending: bytes queued and not yet written; with cio_compress
+ * also the uncompressed bytes written since the last flush, so that a
+ * writer that waits while this is high yields after each batch however
+ * well the data compresses. */
 size_t cio_out_pending(const struct cio *c);
 
 /* cio_shutdown: stop reading, write what is queued, then close (TLS
@@ -138,6 +142,29 @@ int cio_starttls(struct cio *c, SSL_CTX *ctx, size_t *dropped_out)
  */
 int cio_starttls_client(struct cio *c, SSL_CTX *ctx, size_t *dropped_out)
     __attribute__((warn_unused_result));
+/*
+ * cio_compress: IMAP COMPRESS=DEFLATE (RFC 4978).  Call from the callback
+ * of the command, after queueing its tagged OK: every byte written from
+ * here on is raw DEFLATE (common/zio.h), every byte read is inflated,
+ * between the protocol and TLS (RFC 4978 3: compress, then encrypt).
+ * Each batch of output (what the callbacks wrote before cio writes to
+ * the socket) ends with a sync flush, so the peer can always decode all
+ * of it.  Inflated input goes through the same in_max buffer and events
+ * as plain input, so every limit the owner applies holds for it too.
+ * pending: in raw mode, how many bytes at the end of the CIO_DATA being
+ * delivered came after the command; in line mode everything after the
+ * current line counts.  Those bytes were sent after the command, so they
+ * are inflated too.  A corrupt stream ends in CIO_CLOSED "inflate: ...".
+ * -1 if already compressing or TLS is being set up.
+ */
+int cio_compress(struct cio *c, size_t pending)
+    __attribute__((warn_unused_result));
+/* cio_compress_active: 1 once cio_compress succeeded. */
+int cio_compress_active(const struct cio *c);
+/* cio_compress_trim: output is likely quiet for a while (IDLE): free
+ * the compressor's memory after the next flush (zio_trim). */
+void cio_compress_trim(struct cio *c);
+
 /* cio_ssl: the connection's SSL once TLS was started, else NULL. */
 SSL *cio_ssl(struct cio *c);
 

@@ -37,6 +37,8 @@
 #define F_NOEXP 0x20		/* RFC 9051 7.5.1: no EXPUNGE around it */
 #define F_NOUPD 0x40		/* leaves the mailbox: no updates first */
 
+static imap_cmd_fn imap_cmd_compress;
+
 /* The command table.  Handlers check first and act second. */
 static const struct {
 	const char *name;
@@ -67,6 +69,7 @@ static const struct {
 	{ "SELECT", imap_cmd_select, IN_LOGGED | F_NOUPD },
 	{ "EXAMINE", imap_cmd_examine, IN_LOGGED | F_NOUPD },
 	{ "IDLE", imap_cmd_idle, IN_LOGGED },
+	{ "COMPRESS", imap_cmd_compress, IN_LOGGED },
 	{ "CLOSE", imap_cmd_close, IN_SELECTED | F_NOUPD },
 	{ "UNSELECT", imap_cmd_unselect, IN_SELECTED | F_NOUPD },
 	{ "CHECK", imap_cmd_check, IN_SELECTED },
@@ -219,6 +222,11 @@ imap_capabilities(struct imap_sess *s, struct buf *out)
 				p += strspn(p, " ");
 			}
 		}
+	} else {
+		/* RFC 4978 allows it in the greeting, but COMPRESS is a
+		 * command-auth (5): offered once it can be used, in the
+		 * CAPABILITY code of the login's OK */
+		(void)!buf_addstr(out, " COMPRESS=DEFLATE");
 	}
 }
 
@@ -471,6 +479,41 @@ imap_sess_reader_reset(struct imap_sess *s)
 	parser_put(s);
 }
 
+/* RFC 4978 3: COMPRESS DEFLATE.  Compression starts right after the
+ * CRLF of the tagged OK, both ways. */
+static void
+imap_cmd_compress(struct imap_sess *s, struct imap_args args, int uid)
+{
+	const struct imap_arg *a = imap_args_at(args, 0);
+
+	if (a == NULL || imap_args_count(args) != 1) {
+		imap_bad(s, "COMPRESS needs a mechanism: DEFLATE");
+		return;
+	}
+	/* BAD for an unknown argument (RFC 4978 3, Result) */
+	if (!imap_arg_atom_is(a, "DEFLATE")) {
+		imap_bad(s, "Unknown compression mechanism");
+		return;
+	}
+	/* RFC 4978 3 lists BAD for "COMPRESS already active" but also
+	 * wants NO [COMPRESSIONACTIVE] whenever the same mechanism is on
+	 * already; the response code tells a client why (as Dovecot
+	 * and Cyrus do) */
+	if (cio_compress_active(s->io)) {
+		imap_no(s, "[COMPRESSIONACTIVE] DEFLATE active via COMPRESS");
+		return;
+	}
+	imap_ok(s, "DEFLATE active");
+	/* bytes after the command were sent after it: compressed */
+	if (cio_compress(s->io, s->in_after) != 0) {
+		imap_close(s, "compress failed");
+		return;
+	}
+	/* the reader stops here: the rest of this input is compressed */
+	parser_put(s);
+	log_info("conn=%s event=compress mechanism=DEFLATE", s->id);
+}
+
 static void
 imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 {
@@ -497,6 +540,10 @@ imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 		    cio_tls_version(io), cio_tls_cipher(io));
 		break;
 	case CIO_DRAINED:
+		/* IDLE may last for hours: no compressor meanwhile (each
+		 * "+ idling" or update is followed by this event) */
+		if (s->wait == IMAP_W_IDLE)
+			cio_compress_trim(io);
 		imap_fetch_drained(s);
 		break;
 	case CIO_CLOSED:
