@@ -92,6 +92,7 @@ enum imap_wait {
 #define IMAP_EN_CONDSTORE	0x1
 #define IMAP_EN_QRESYNC		0x2
 #define IMAP_EN_UTF8		0x4
+#define IMAP_EN_REV2		0x8	/* RFC 9051 Appendix A: IMAP4rev2 */
 
 /* The selected mailbox: the MSN -> UID map and what the session has
  * told the client so far. */
@@ -144,6 +145,22 @@ struct imap_sess {
 	struct imap_fetch_job *fetch;	/* a FETCH being sent */
 };
 
+/* imap_rev2: the session asked for IMAP4rev2 (ENABLE IMAP4rev2); else
+ * it gets RFC 3501's behaviour where the two differ. */
+static inline int
+imap_rev2(const struct imap_sess *s)
+{
+	return (s->enabled & IMAP_EN_REV2) != 0;
+}
+
+/* imap_utf8: UTF-8 in quoted strings and mailbox names (RFC 6855
+ * UTF8=ACCEPT, or IMAP4rev2: RFC 9051 5.1 and Appendix A). */
+static inline int
+imap_utf8(const struct imap_sess *s)
+{
+	return (s->enabled & (IMAP_EN_UTF8 | IMAP_EN_REV2)) != 0;
+}
+
 /* session.c */
 void imap_sess_new(struct imapd *d, int fd, const struct sockaddr *peer,
     socklen_t peer_len, enum cfg_listener_kind kind);
@@ -191,6 +208,10 @@ imap_cmd_fn imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,
  * not a usable name. */
 int imap_mbox_name(struct imap_sess *s, const struct imap_arg *a, char *out,
     size_t outsz);
+/* imap_mbox_list_one: the "* LIST" line a plain LIST would send for
+ * mailbox name (RFC 9051 6.3.2: SELECT and EXAMINE send it); nothing
+ * if the index cannot be read or name is not there. */
+void imap_mbox_list_one(struct imap_sess *s, const char *name);
 
 /* sess_select.c: SELECTED */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,

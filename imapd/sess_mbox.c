@@ -171,6 +171,27 @@ list_send(struct imap_sess *s, const char *verb, const char *attrs,
 	buf_fini(&b);
 }
 
+void
+imap_mbox_list_one(struct imap_sess *s, const char *name)
+{
+	struct mb_list l;
+	struct buf attrs;
+	size_t i;
+
+	if (mb_list_read(s, &l) != 0)
+		return;
+	buf_init(&attrs, 128, 1024);
+	for (i = 0; i < l.n; i++)
+		if (strcmp(l.m[i].name, name) == 0) {
+			list_attrs(&attrs, &l.m[i], has_children(&l, name));
+			list_send(s, "LIST", buf_cstr(&attrs), name,
+			    strlen(name));
+			break;
+		}
+	buf_fini(&attrs);
+	free(l.m);
+}
+
 /* RFC 9051 9 list-mailbox: 1*list-char (wildcards allowed) or string */
 static int
 list_mailbox(const struct imap_arg *a, struct span *out)
@@ -354,7 +375,12 @@ list_common(struct imap_sess *s, struct imap_args args, int lsub)
 				continue;
 			snprintf(p, sizeof(p), "%.*s", (int)k, name);
 			if (strcmp(p, last) != 0 && any_match(o, p)) {
+				/* RFC 9051 6.3.9.8 example 10: IMAP4rev2
+				 * says \NonExistent (which implies
+				 * \Noselect) for a level that is no
+				 * mailbox */
 				list_send(s, verb, lsub ? "\\Noselect" :
+				    imap_rev2(s) ? "\\NonExistent \\HasChildren" :
 				    "\\Noselect \\HasChildren", p, k);
 				snprintf(last, sizeof(last), "%s", p);
 			}

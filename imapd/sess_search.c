@@ -281,6 +281,12 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 	}
 	mailidx_txn_abort(&c.t);
 	free(nodes);
+	/* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH only; no RETURN means
+	 * RETURN (ALL) */
+	if (imap_rev2(s) && !srch.esearch) {
+		srch.esearch = 1;
+		srch.ret = IMAP_SRET_ALL;
+	}
 	if (srch.ret & IMAP_SRET_SAVE)
 		search_save(s, &c, &srch);
 	if (uid)

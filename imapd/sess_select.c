@@ -185,8 +185,9 @@ upd_changed_fn(const struct mailidx_msg *m, void *arg)
 		return 0;
 	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
 	imap_flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
-	/* RFC 7162 3.2.4: with QRESYNC every unsolicited FETCH has UID */
-	if (c->s->enabled & IMAP_EN_QRESYNC)
+	/* RFC 7162 3.2.4: with QRESYNC every unsolicited FETCH has UID;
+	 * RFC 9051 7.5.2 (Appendix E 21): in IMAP4rev2 too */
+	if (c->s->enabled & (IMAP_EN_QRESYNC | IMAP_EN_REV2))
 		(void)!buf_addf(&c->out, " UID %u", m->uid);
 	if (c->s->enabled & IMAP_EN_CONDSTORE)
 		(void)!buf_addf(&c->out, " MODSEQ (%llu)",
@@ -544,8 +545,13 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	s->sel->w_cur = imap_watch_add(s->d, sub);
 	imap_set_state(s, IMAP_S_SELECTED);
 	(void)!buf_addstr(&b, ")\r\n");
-	(void)!buf_addf(&b, "* %u EXISTS\r\n* 0 RECENT\r\n", s->sel->n);
-	if (c.unseen_msn != 0)
+	/* RFC 9051 Appendix E 11 and 12: IMAP4rev2 has no RECENT
+	 * response, and [UNSEEN n] is deprecated (SEARCH RETURN (MIN)
+	 * UNSEEN tells the same) */
+	(void)!buf_addf(&b, "* %u EXISTS\r\n", s->sel->n);
+	if (!imap_rev2(s))
+		(void)!buf_addstr(&b, "* 0 RECENT\r\n");
+	if (c.unseen_msn != 0 && !imap_rev2(s))
 		(void)!buf_addf(&b, "* OK [UNSEEN %u] First unseen\r\n",
 		    c.unseen_msn);
 	(void)!buf_addf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
@@ -564,6 +570,9 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 		qresync_tell(s, &q, &b);
 	imap_send(s, b.data, b.len);
 	buf_fini(&b);
+	/* RFC 9051 6.3.2: a LIST response with the mailbox's attributes */
+	if (imap_rev2(s))
+		imap_mbox_list_one(s, s->sel->name);
 	imap_ok(s, "[%s] %s completed", ro ? "READ-ONLY" : "READ-WRITE",
 	    verb);
 }
