@@ -204,14 +204,19 @@ imap_cmd_fn imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,
     imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
     imap_cmd_unsubscribe, imap_cmd_status;
 /* imap_mbox_name: an astring mailbox argument as the index name ("inbox"
- * in any case is "INBOX"), into out; -1 (BAD already sent) if it is
- * not a usable name. */
+ * in any case is "INBOX"; UTF-8, decoded from modified UTF-7 for a
+ * session that names mailboxes so), into out; -1 (BAD already sent) if
+ * it is not a usable name. */
 int imap_mbox_name(struct imap_sess *s, const struct imap_arg *a, char *out,
     size_t outsz);
 /* imap_mbox_list_one: the "* LIST" line a plain LIST would send for
  * mailbox name (RFC 9051 6.3.2: SELECT and EXAMINE send it); nothing
  * if the index cannot be read or name is not there. */
 void imap_mbox_list_one(struct imap_sess *s, const char *name);
+/* imap_mbox_quote: index mailbox name as an IMAP string in the
+ * session's form (UTF-8, or modified UTF-7 for a session that enabled
+ * neither IMAP4rev2 nor UTF8=ACCEPT); buf_add's result. */
+int imap_mbox_quote(struct imap_sess *s, struct buf *out, const char *name);
 
 /* sess_select.c: SELECTED */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,

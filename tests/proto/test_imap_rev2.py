@@ -4,10 +4,11 @@ brings (Appendix E) with exact responses, a rev1 session alongside
 showing that its behaviour stays (docs/imapd.md, "IMAP4rev2")."""
 # SPDX-License-Identifier: ISC
 
+import os
 import re
 
-from test_imap_core import (CAPS, Raw, deliver, imap, login,  # noqa: F401
-                            message)
+from test_imap_core import (CAPS, DOMAIN, Raw, deliver,  # noqa: F401
+                            imap, login, message)
 
 
 def rev2(inst):
@@ -202,3 +203,61 @@ def test_rev2_status(imap):
         b'* STATUS "INBOX" (MESSAGES 2 DELETED 1 SIZE %d UNSEEN 2)'
         % sum(sizes), b"s3 OK STATUS completed"]
     r.close()
+
+
+def test_rev2_mailbox_names(imap):
+    """RFC 9051 5.1: IMAP4rev2 names mailboxes in UTF-8; a rev1 session
+    sees the same mailboxes in modified UTF-7 (Appendix A.1); the index
+    and the folder directories have UTF-8 (docs/store.md)."""
+    u = "Entw\u00fcrfe".encode()
+    r2 = rev2(imap)
+    r1 = rev1(imap)
+    assert r2.cmd(b'n1 CREATE "' + u + b'"')[-1].startswith(b"n1 OK")
+    assert os.path.isdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                      "demo", ".Entw\u00fcrfe", "cur"))
+    assert r2.cmd(b'n2 LIST "" "Entw*"') == [
+        b'* LIST (\\HasNoChildren) "/" "' + u + b'"',
+        b"n2 OK LIST completed"]
+    assert r1.cmd(b'n2 LIST "" "Entw*"') == [
+        b'* LIST (\\HasNoChildren) "/" "Entw&APw-rfe"',
+        b"n2 OK LIST completed"]
+    # the rev1 pattern matches the modified UTF-7 form
+    assert r1.cmd(b'n3 LIST "" "Entw&APw-*"')[0] == \
+        b'* LIST (\\HasNoChildren) "/" "Entw&APw-rfe"'
+    assert r1.cmd(b"n4 STATUS Entw&APw-rfe (MESSAGES)") == [
+        b'* STATUS "Entw&APw-rfe" (MESSAGES 0)', b"n4 OK STATUS completed"]
+    assert r1.cmd(b"n5 GETQUOTAROOT Entw&APw-rfe")[0].startswith(
+        b'* QUOTAROOT "Entw&APw-rfe"')
+    # RFC 3501 5.1.3's example, made by rev1, read by rev2
+    assert r1.cmd(b"n6 CREATE ~peter/mail/&U,BTFw-/&ZeVnLIqe-")[-1] \
+        .startswith(b"n6 OK")
+    assert r2.cmd(b'n7 LIST "" "~peter/*"') == [
+        b'* LIST (\\HasChildren) "/" "~peter/mail"',
+        b'* LIST (\\HasChildren) "/" "~peter/mail/' +
+        "\u53f0\u5317".encode() + b'"',
+        b'* LIST (\\HasNoChildren) "/" "~peter/mail/' +
+        "\u53f0\u5317/\u65e5\u672c\u8a9e".encode() + b'"',
+        b"n7 OK LIST completed"]
+    # "&" is "&-" in modified UTF-7
+    assert r2.cmd(b'n8 CREATE "R&D"')[-1].startswith(b"n8 OK")
+    assert r1.cmd(b'n9 LIST "" "R*"') == [
+        b'* LIST (\\HasNoChildren) "/" "R&-D"', b"n9 OK LIST completed"]
+    assert r1.cmd(b"n10 SELECT R&-D")[-1] == \
+        b"n10 OK [READ-WRITE] SELECT completed"
+    # SELECT's LIST line in UTF-8; the same mailbox from both sides
+    out = r2.cmd(b'n11 SELECT "' + u + b'"')
+    assert out[-2:] == [b'* LIST (\\HasNoChildren) "/" "' + u + b'"',
+                        b"n11 OK [READ-WRITE] SELECT completed"]
+    assert r1.cmd(b"n12 APPEND Entw&APw-rfe {3+}\r\nx\r\n")[-1] \
+        .startswith(b"n12 OK [APPENDUID")
+    assert r2.cmd(b"n13 NOOP") == [b"* 1 EXISTS", b"n13 OK NOOP completed"]
+    # RFC 9051 5.1: no 8-bit names that are not UTF-8
+    assert r2.cmd(b"n14 CREATE {2+}\r\n\xff\xfe") == [
+        b"n14 BAD Bad mailbox name (not UTF-8)"]
+    # UTF8=ACCEPT (RFC 6855 3) names in UTF-8 as well
+    r3 = rev1(imap)
+    assert r3.cmd(b"u1 ENABLE UTF8=ACCEPT")[0] == b"* ENABLED UTF8=ACCEPT"
+    assert r3.cmd(b'u2 STATUS "' + u + b'" (MESSAGES)') == [
+        b'* STATUS "' + u + b'" (MESSAGES 1)', b"u2 OK STATUS completed"]
+    for r in (r1, r2, r3):
+        r.close()
