@@ -106,7 +106,9 @@ struct imap_sel {
 	uint32_t uidnext;		/* as last reported */
 	uint64_t modseq;		/* flag changes up to this were told */
 	uint64_t exp_modseq;		/* expunges up to this were told */
-	uint32_t recent_uid;		/* UIDs >= this are \Recent here */
+	uint32_t (*recent)[2];		/* rev1 \Recent here: UID ranges
+					 * [lo, hi), ascending */
+	size_t n_recent;
 	struct imap_watch *w_new, *w_cur;
 	int changed;			/* inotify fired since the last look */
 	uint32_t *saved;		/* SEARCHRES "$": UIDs, ascending */
@@ -225,9 +227,16 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,
 void imap_idle_line(struct imap_sess *s, struct span line);
 /* imap_uidset_add: ascending numbers as a sequence set "1:3,7". */
 void imap_uidset_add(struct buf *b, const uint32_t *v, size_t n);
-/* imap_flags_add: "FLAGS (...)" of a message. */
+/* imap_flags_add: "FLAGS (...)" of message uid of the selected
+ * mailbox (\Recent too in an IMAP4rev1 session that has it recent). */
 void imap_flags_add(struct imap_sess *s, struct mailidx_txn *t,
-    struct buf *b, uint32_t flags, uint64_t keywords);
+    struct buf *b, uint32_t uid, uint32_t flags, uint64_t keywords);
+/* imap_sel_recent: 1 if uid is \Recent in this session (RFC 3501
+ * 2.3.2; never in an IMAP4rev2 session). */
+int imap_sel_recent(const struct imap_sess *s, uint32_t uid);
+/* imap_sel_recent_count: the messages of the selected mailbox that are
+ * \Recent in this session. */
+uint32_t imap_sel_recent_count(const struct imap_sess *s);
 struct imap_seq;
 /* imap_mark_seen: set \Seen on set (UIDs if uid) and rename files. */
 void imap_mark_seen(struct imap_sess *s, const struct imap_seq *set,

@@ -387,7 +387,8 @@ job_items(struct imap_sess *s, struct imap_fetch_job *j,
 			(void)!buf_addf(b, "UID %u", j->m.uid);
 			break;
 		case IMAP_FA_FLAGS:
-			imap_flags_add(s, t, b, j->m.flags, j->m.keywords);
+			imap_flags_add(s, t, b, j->m.uid, j->m.flags,
+			    j->m.keywords);
 			break;
 		case IMAP_FA_INTERNALDATE:
 			(void)!buf_addstr(b, "INTERNALDATE ");

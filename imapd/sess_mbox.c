@@ -942,7 +942,17 @@ struct status_ctx {
 	const char *name;
 	const char *root;
 	struct mailidx_mbox mb;
+	int want_recent;
+	uint32_t recent;	/* messages no session has as \Recent yet */
 };
+
+static int
+count_fn(const struct mailidx_msg *m, void *arg)
+{
+	(void)m;
+	(*(uint32_t *)arg)++;
+	return 0;
+}
 
 /* Counters come from the index; files other programs dropped in are
  * taken in first (reconcile looks at two mtimes when nothing changed). */
@@ -957,7 +967,14 @@ status_fn(struct mailidx_txn *t, void *arg, const char **why)
 	/* reconcile finds the folder under the root itself */
 	if (mailidx_reconcile(t, c->root, c->mb.id, 0, &changed, why) != 0)
 		return -1;
-	return changed && mailidx_mbox_get(t, c->name, &c->mb) != 1 ? -1 : 0;
+	if (changed && mailidx_mbox_get(t, c->name, &c->mb) != 1)
+		return -1;
+	c->recent = 0;
+	if (c->want_recent && mailidx_msg_range(t, c->mb.id,
+	    c->mb.recent_uid > 0 ? c->mb.recent_uid : 1, UINT32_MAX, count_fn,
+	    &c->recent) < 0)
+		return -1;
+	return 0;
 }
 
 static int
@@ -978,12 +995,17 @@ static int
 status_send(struct imap_sess *s, const char *name,
     const struct imap_arg *list)
 {
-	struct status_ctx c = { name, s->u->root, { 0 } };
+	struct status_ctx c = { name, s->u->root, { 0 }, 0, 0 };
 	struct imap_args items = imap_arg_items(list);
 	const struct imap_arg *a;
 	const char *why = NULL;
 	struct buf b;
 	int rc;
+
+	for (a = imap_args_at(items, 0); a != NULL;
+	    a = imap_args_next(items, a))
+		if (imap_arg_atom_is(a, "RECENT"))
+			c.want_recent = !imap_rev2(s);
 
 	rc = mailidx_write(s->u->idx, status_fn, &c, &why);
 	if (rc != 0) {
@@ -1021,8 +1043,11 @@ status_send(struct imap_sess *s, const char *name,
 		else if (imap_arg_atom_is(a, "SIZE"))
 			(void)!buf_addf(&b, "SIZE %llu",
 			    (unsigned long long)c.mb.size);
-		else	/* \Recent is not tracked (docs/imapd.md) */
-			(void)!buf_addstr(&b, "RECENT 0");
+		else	/* RFC 3501 6.3.10: the unclaimed ones and, if it is
+			 * selected here, this session's; none in rev2 */
+			(void)!buf_addf(&b, "RECENT %u", c.recent +
+			    (s->sel != NULL && s->sel->mbox_id == c.mb.id ?
+			    imap_sel_recent_count(s) : 0));
 	}
 	(void)!buf_addstr(&b, ")\r\n");
 	imap_send(s, b.data, b.len);

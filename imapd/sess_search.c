@@ -111,6 +111,7 @@ search_msg_fn(const struct mailidx_msg *m, void *arg)
 	memset(&mm, 0, sizeof(mm));
 	mm.seq = msn;
 	mm.m = m;
+	mm.recent = imap_sel_recent(c->s, m->uid);	/* RECENT NEW OLD */
 	if (mailidx_msg_cache(c->t, c->s->sel->mbox_id, m->uid,
 	    &mm.blob) != 1)
 		mm.blob = span_make(NULL, 0);

@@ -85,11 +85,12 @@ def test_rev2_select_examine(imap):
         b"s4 NO [NONEXISTENT] No such mailbox"]
     assert r.cmd(b"s5 FETCH 1 UID")[-1].startswith(b"s5 BAD FETCH needs")
     r.close()
-    # IMAP4rev1 alongside: RECENT and [UNSEEN n], no LIST
+    # IMAP4rev1 alongside: RECENT and [UNSEEN n], no LIST; the rev2
+    # session left the two messages \Recent for it (RFC 3501 2.3.2)
     r = rev1(imap)
     out = select_lines(r.cmd(b"s1 SELECT INBOX"))
     assert out == [
-        flags, b"* 2 EXISTS", b"* 0 RECENT",
+        flags, b"* 2 EXISTS", b"* 2 RECENT",
         b"* OK [UNSEEN 1] First unseen",
         b"* OK [UIDVALIDITY x] UIDs valid",
         b"* OK [UIDNEXT 3] Predicted next UID", b"* OK [MAILBOXID x] Ok",
@@ -157,8 +158,15 @@ def test_rev2_unsolicited_fetch_has_uid(imap):
         b"c1 OK STORE completed"]
     assert a.cmd(b"a1 NOOP") == [b"* 2 FETCH (FLAGS (\\Flagged) UID 2)",
                                  b"a1 OK NOOP completed"]
-    assert b.cmd(b"b1 NOOP") == [b"* 2 FETCH (FLAGS (\\Flagged))",
+    # b selected first among the rev1 sessions: \Recent is its own
+    assert b.cmd(b"b1 NOOP") == [b"* 2 FETCH (FLAGS (\\Flagged \\Recent))",
                                  b"b1 OK NOOP completed"]
+    assert c.cmd(b"c2 FETCH 2 FLAGS") == [b"* 2 FETCH (FLAGS (\\Flagged))",
+                                      b"c2 OK FETCH completed"]
+    # never \Recent in IMAP4rev2 (Appendix E 12)
+    assert a.cmd(b"a2 FETCH 1:2 FLAGS") == [
+        b"* 1 FETCH (FLAGS ())", b"* 2 FETCH (FLAGS (\\Flagged))",
+        b"a2 OK FETCH completed"]
     for s in (a, b, c):
         s.close()
 
