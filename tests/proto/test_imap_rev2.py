@@ -269,3 +269,27 @@ def test_rev2_mailbox_names(imap):
         b'* STATUS "' + u + b'" (MESSAGES 1)', b"u2 OK STATUS completed"]
     for r in (r1, r2, r3):
         r.close()
+
+
+def test_rev2_utf8_strings(imap):
+    """RFC 9051 Appendix A: UTF-8 in quoted strings only after ENABLE
+    IMAP4rev2, both ways: the reader takes it, FETCH sends it quoted."""
+    subj = "Gr\u00fc\u00dfe".encode()
+    deliver(imap, [b"From: alice@example.org\r\nTo: demo@example.test\r\n"
+                   b"Subject: " + subj + b"\r\n\r\nhi\r\n"])
+    r1 = rev1(imap)
+    r1.cmd(b"s1 SELECT INBOX")
+    out = r1.cmd(b"f1 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)")
+    assert b'"' + subj + b'"' not in b"".join(out)
+    assert out[-1] == b"f1 OK FETCH completed"
+    assert r1.cmd(b'f2 SEARCH CHARSET UTF-8 SUBJECT "' + subj + b'"')[-1] \
+        .startswith(b"f2 BAD")
+    r2 = rev2(imap)
+    r2.cmd(b"s1 SELECT INBOX")
+    out = r2.cmd(b"f1 FETCH 1 (ENVELOPE)")
+    assert out[0].startswith(b'* 1 FETCH (ENVELOPE (NIL "' + subj + b'" '), \
+        out
+    assert r2.cmd(b'f2 SEARCH CHARSET UTF-8 SUBJECT "' + subj + b'"') == [
+        b'* ESEARCH (TAG "f2") ALL 1', b"f2 OK SEARCH completed"]
+    r1.close()
+    r2.close()
