@@ -444,7 +444,8 @@ list_common(struct imap_sess *s, struct imap_args args, int lsub)
 				 * \Noselect) for a level that is no
 				 * mailbox */
 				list_send(s, verb, lsub ? "\\Noselect" :
-				    imap_rev2(s) ? "\\NonExistent \\HasChildren" :
+				    imap_rev2(s) ?
+				    "\\NonExistent \\HasChildren" :
 				    "\\Noselect \\HasChildren", p, "");
 				snprintf(last, sizeof(last), "%s", p);
 			}

@@ -19,7 +19,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&b, 64, 8 * size + 16);
 	/* the decoder takes only the canonical form */
 	if (imap_mutf7_decode(in, &a) == 0) {
-		if (a.len * 8 > size * 9 || imap_mutf7_encode(buf_view(&a), &b) != 0 ||
+		if (a.len * 8 > size * 9 ||
+		    imap_mutf7_encode(buf_view(&a), &b) != 0 ||
 		    b.len != size || memcmp(b.data, data, size) != 0)
 			abort();
 	} else if (a.len != 0)
