@@ -373,7 +373,8 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 		if (sel->readonly)
 			sel_recent_add(sel, mb.recent_uid > sel->uidnext ?
 			    mb.recent_uid : sel->uidnext, mb.uidnext);
-		else if (mailidx_write(s->u->idx, claim_fn, &cl, &why) == 0)
+		else if (mb.recent_uid < mb.uidnext &&	/* not all taken */
+		    mailidx_write(s->u->idx, claim_fn, &cl, &why) == 0)
 			sel_recent_add(sel, cl.lo, cl.hi);
 		if (sel->n != n0)
 			snprintf(recent, sizeof(recent), "* %u RECENT\r\n",
@@ -384,9 +385,12 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 	/* an expunge not yet told keeps its cursor where it is */
 	if (allow_expunge)
 		sel->exp_modseq = mb.highestmodseq;
-	imap_send(s, c.out.data, exists_end);
-	imap_send(s, recent, strlen(recent));
-	imap_send(s, c.out.data + exists_end, c.out.len - exists_end);
+	if (recent[0] != '\0') {
+		imap_send(s, c.out.data, exists_end);
+		imap_send(s, recent, strlen(recent));
+		buf_consume(&c.out, exists_end);
+	}
+	imap_send(s, c.out.data, c.out.len);
 	buf_fini(&c.out);
 }
 
