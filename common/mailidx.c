@@ -505,6 +505,26 @@ mailidx_mbox_subscribe(struct mailidx_txn *t, const char *name, int on,
 }
 
 int
+mailidx_mbox_claim_recent(struct mailidx_txn *t, uint32_t mbox_id,
+    uint32_t *lo_out, uint32_t *hi_out, const char **why)
+{
+	struct mailidx_mbox m;
+
+	*lo_out = *hi_out = 0;
+	if (mailidx_writable(t, why) < 0)
+		return -1;
+	if (mailidx_mbox_get_id(t, mbox_id, &m) <= 0)
+		return mailidx_fail(why, "no such mailbox");
+	/* an index from before recent_uid was kept has 0 there */
+	*lo_out = m.recent_uid > 0 ? m.recent_uid : 1;
+	*hi_out = m.uidnext > *lo_out ? m.uidnext : *lo_out;
+	if (m.recent_uid == *hi_out)
+		return 0;
+	m.recent_uid = *hi_out;
+	return mailidx_mbox_put(t, &m, why);
+}
+
+int
 mailidx_mbox_list(struct mailidx_txn *t, mailidx_mbox_fn fn, void *arg)
 {
 	struct mailidx_mbox m;

@@ -170,6 +170,17 @@ int mailidx_mbox_rename(struct mailidx_txn *t, const char *from,
     const char *to, const char **why);
 int mailidx_mbox_subscribe(struct mailidx_txn *t, const char *name, int on,
     const char **why);
+/*
+ * mailidx_mbox_claim_recent: IMAP4rev1's \Recent (RFC 3501 2.3.2: a
+ * message is recent in exactly one session, the first to be told of
+ * it).  The mailbox's UIDs from recent_uid up to uidnext go to the
+ * caller: *lo_out and *hi_out get that range [lo, hi) (empty when lo ==
+ * hi) and recent_uid becomes uidnext, so no later claim gets them.
+ * Write transaction.  0, or -1 (no such mailbox, write failed).
+ */
+int mailidx_mbox_claim_recent(struct mailidx_txn *t, uint32_t mbox_id,
+    uint32_t *lo_out, uint32_t *hi_out, const char **why)
+    __attribute__((warn_unused_result));
 typedef int (*mailidx_mbox_fn)(const struct mailidx_mbox *m, void *arg);
 /* every mailbox, sorted by name; fn non-zero stops and is returned */
 int mailidx_mbox_list(struct mailidx_txn *t, mailidx_mbox_fn fn, void *arg);

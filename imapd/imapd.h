@@ -93,6 +93,7 @@ enum imap_wait {
 #define IMAP_EN_CONDSTORE	0x1
 #define IMAP_EN_QRESYNC		0x2
 #define IMAP_EN_UTF8		0x4
+#define IMAP_EN_REV2		0x8	/* RFC 9051 Appendix A: IMAP4rev2 */
 
 /* The selected mailbox: the MSN -> UID map and what the session has
  * told the client so far. */
@@ -106,7 +107,9 @@ struct imap_sel {
 	uint32_t uidnext;		/* as last reported */
 	uint64_t modseq;		/* flag changes up to this were told */
 	uint64_t exp_modseq;		/* expunges up to this were told */
-	uint32_t recent_uid;		/* UIDs >= this are \Recent here */
+	uint32_t (*recent)[2];		/* rev1 \Recent here: UID ranges
+					 * [lo, hi), ascending */
+	size_t n_recent;
 	struct imap_watch *w_new, *w_cur;
 	int changed;			/* inotify fired since the last look */
 	uint32_t *saved;		/* SEARCHRES "$": UIDs, ascending */
@@ -144,6 +147,22 @@ struct imap_sess {
 	struct imap_sel *sel;		/* SELECTED */
 	struct imap_fetch_job *fetch;	/* a FETCH being sent */
 };
+
+/* imap_rev2: the session asked for IMAP4rev2 (ENABLE IMAP4rev2); else
+ * it gets RFC 3501's behaviour where the two differ. */
+static inline int
+imap_rev2(const struct imap_sess *s)
+{
+	return (s->enabled & IMAP_EN_REV2) != 0;
+}
+
+/* imap_utf8: UTF-8 in quoted strings and mailbox names (RFC 6855
+ * UTF8=ACCEPT, or IMAP4rev2: RFC 9051 5.1 and Appendix A). */
+static inline int
+imap_utf8(const struct imap_sess *s)
+{
+	return (s->enabled & (IMAP_EN_UTF8 | IMAP_EN_REV2)) != 0;
+}
 
 /* session.c */
 void imap_sess_new(struct imapd *d, int fd, const struct sockaddr *peer,
@@ -188,10 +207,19 @@ imap_cmd_fn imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,
     imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe,
     imap_cmd_unsubscribe, imap_cmd_status;
 /* imap_mbox_name: an astring mailbox argument as the index name ("inbox"
- * in any case is "INBOX"), into out; -1 (BAD already sent) if it is
- * not a usable name. */
+ * in any case is "INBOX"; UTF-8, decoded from modified UTF-7 for a
+ * session that names mailboxes so), into out; -1 (BAD already sent) if
+ * it is not a usable name. */
 int imap_mbox_name(struct imap_sess *s, const struct imap_arg *a, char *out,
     size_t outsz);
+/* imap_mbox_list_one: the "* LIST" line a plain LIST would send for
+ * mailbox name (RFC 9051 6.3.2: SELECT and EXAMINE send it); nothing
+ * if the index cannot be read or name is not there. */
+void imap_mbox_list_one(struct imap_sess *s, const char *name);
+/* imap_mbox_quote: index mailbox name as an IMAP string in the
+ * session's form (UTF-8, or modified UTF-7 for a session that enabled
+ * neither IMAP4rev2 nor UTF8=ACCEPT); buf_add's result. */
+int imap_mbox_quote(struct imap_sess *s, struct buf *out, const char *name);
 
 /* sess_select.c: SELECTED */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,
@@ -200,9 +228,16 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,
 void imap_idle_line(struct imap_sess *s, struct span line);
 /* imap_uidset_add: ascending numbers as a sequence set "1:3,7". */
 void imap_uidset_add(struct buf *b, const uint32_t *v, size_t n);
-/* imap_flags_add: "FLAGS (...)" of a message. */
+/* imap_flags_add: "FLAGS (...)" of message uid of the selected
+ * mailbox (\Recent too in an IMAP4rev1 session that has it recent). */
 void imap_flags_add(struct imap_sess *s, struct mailidx_txn *t,
-    struct buf *b, uint32_t flags, uint64_t keywords);
+    struct buf *b, uint32_t uid, uint32_t flags, uint64_t keywords);
+/* imap_sel_recent: 1 if uid is \Recent in this session (RFC 3501
+ * 2.3.2; never in an IMAP4rev2 session). */
+int imap_sel_recent(const struct imap_sess *s, uint32_t uid);
+/* imap_sel_recent_count: the messages of the selected mailbox that are
+ * \Recent in this session. */
+uint32_t imap_sel_recent_count(const struct imap_sess *s);
 struct imap_seq;
 /* imap_mark_seen: set \Seen on set (UIDs if uid) and rename files. */
 void imap_mark_seen(struct imap_sess *s, const struct imap_seq *set,

@@ -153,6 +153,13 @@ imap_cmd_enable(struct imap_sess *s, struct imap_args args, int uid)
 			len += (size_t)snprintf(line + len, sizeof(line) - len,
 			    " UTF8=ACCEPT");
 		}
+		/* RFC 9051 Appendix A: RFC 9051's behaviour from now on */
+		if (imap_arg_atom_is(a, "IMAP4rev2") &&
+		    !(s->enabled & IMAP_EN_REV2)) {
+			s->enabled |= IMAP_EN_REV2;
+			len += (size_t)snprintf(line + len, sizeof(line) - len,
+			    " IMAP4rev2");
+		}
 	}
 	imap_printf(s, "* ENABLED%s\r\n", line[0] && len ? line : "");
 	imap_ok(s, "ENABLE completed");

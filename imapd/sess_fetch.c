@@ -368,7 +368,7 @@ static int
 job_items(struct imap_sess *s, struct imap_fetch_job *j,
     struct mailidx_txn *t, struct buf *b, const char **why)
 {
-	int utf8 = (s->enabled & IMAP_EN_UTF8) != 0;
+	int utf8 = imap_utf8(s);
 
 	for (; j->item < j->f.n; j->item++) {
 		const struct imap_fetch_item *it = &j->f.items[j->item];
@@ -387,7 +387,8 @@ job_items(struct imap_sess *s, struct imap_fetch_job *j,
 			(void)!buf_addf(b, "UID %u", j->m.uid);
 			break;
 		case IMAP_FA_FLAGS:
-			imap_flags_add(s, t, b, j->m.flags, j->m.keywords);
+			imap_flags_add(s, t, b, j->m.uid, j->m.flags,
+			    j->m.keywords);
 			break;
 		case IMAP_FA_INTERNALDATE:
 			(void)!buf_addstr(b, "INTERNALDATE ");

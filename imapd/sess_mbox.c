@@ -13,14 +13,29 @@
 #include "common/maildir.h"
 #include "common/mailidx.h"
 #include "common/xmem.h"
+#include "imapd/imap_mutf7.h"
 #include "imapd/imapd.h"
 
+/* A name in modified UTF-7: at most 5 bytes for each byte of UTF-8 (a
+ * control character between two letters is "&AAE-"). */
+#define MBOX_CLIENT_MAX (MAILIDX_NAME_MAX * 5 + 8)
+
+/*
+ * Mailbox names: the index has them in UTF-8 (docs/store.md).  A session
+ * with IMAP4rev2 or UTF8=ACCEPT names them in UTF-8 too (RFC 9051 5.1,
+ * RFC 6855 3); any other in modified UTF-7 (RFC 9051 Appendix A.1), so
+ * its names are decoded coming in and encoded going out.  XXX: a rev1
+ * name that is not modified UTF-7 (a lone "&", 8-bit bytes) is kept as
+ * it came, and told back encoded ("&" as "&-"); UTF-8 names are not
+ * brought to NFC (RFC 9051 5.1 allows refusing or normalising them).
+ */
 int
 imap_mbox_name(struct imap_sess *s, const struct imap_arg *a, char *out,
     size_t outsz)
 {
 	char dir[MAILIDX_NAME_MAX * 3 + 8];
 	struct span n;
+	struct buf dec;
 
 	if (a == NULL || imap_arg_astring(a, &n) != 0) {
 		imap_bad(s, "Mailbox name expected");
@@ -36,13 +51,54 @@ imap_mbox_name(struct imap_sess *s, const struct imap_arg *a, char *out,
 		snprintf(out, outsz, "INBOX");
 		return 0;
 	}
+	/* RFC 9051 5.1: only Net-Unicode names in UTF-8 */
+	if (imap_utf8(s) && !imap_utf8_valid(n)) {
+		imap_bad(s, "Bad mailbox name (not UTF-8)");
+		return -1;
+	}
 	memcpy(out, n.p, n.n);
 	out[n.n] = '\0';
+	/* the UTF-8 may be 9/8 of the modified UTF-7 */
+	buf_init(&dec, n.n + 1, 2 * n.n);
+	if (!imap_utf8(s) && imap_mutf7_decode(n, &dec) == 0) {
+		if (dec.len >= outsz || dec.len >= MAILIDX_NAME_MAX) {
+			buf_fini(&dec);
+			imap_bad(s, "Bad mailbox name (too long)");
+			return -1;
+		}
+		memcpy(out, dec.data, dec.len + 1);
+	}
+	buf_fini(&dec);
 	if (mailidx_folder_dir(out, dir, sizeof(dir)) < 0) {
 		imap_bad(s, "Bad mailbox name (an empty level, or too long)");
 		return -1;
 	}
 	return 0;
+}
+
+/* The session's form of the index name in (see above) into out (a
+ * C string); a name that is not UTF-8 goes as it is. */
+static void
+mbox_client_name(const struct imap_sess *s, const char *in, struct buf *out)
+{
+	buf_reset(out);
+	if (imap_utf8(s) || imap_mutf7_encode(span_cstr(in), out) != 0) {
+		buf_reset(out);
+		(void)!buf_addstr(out, in);
+	}
+}
+
+int
+imap_mbox_quote(struct imap_sess *s, struct buf *out, const char *name)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 64, MBOX_CLIENT_MAX);
+	mbox_client_name(s, name, &b);
+	rc = imap_quote(out, (const char *)b.data, b.len);
+	buf_fini(&b);
+	return rc;
 }
 
 /* ---- reading the list of mailboxes ---- */
@@ -157,18 +213,41 @@ list_attrs(struct buf *b, const struct mailidx_mbox *m, int children)
 			(void)!buf_addf(b, " %s", su[i].attr);
 }
 
+/* "* LIST (attrs) "/" name[ extra]" with the index name in the
+ * session's form. */
 static void
 list_send(struct imap_sess *s, const char *verb, const char *attrs,
-    const char *name, size_t n)
+    const char *name, const char *extra)
 {
 	struct buf b;
 
-	buf_init(&b, 256, 4096);
+	buf_init(&b, 256, MBOX_CLIENT_MAX + 4096);
 	(void)!buf_addf(&b, "* %s (%s) \"/\" ", verb, attrs);
-	(void)!imap_quote(&b, name, n);
+	(void)!imap_mbox_quote(s, &b, name);
+	(void)!buf_addstr(&b, extra);
 	(void)!buf_addstr(&b, "\r\n");
 	imap_send(s, b.data, b.len);
 	buf_fini(&b);
+}
+
+void
+imap_mbox_list_one(struct imap_sess *s, const char *name)
+{
+	struct mb_list l;
+	struct buf attrs;
+	size_t i;
+
+	if (mb_list_read(s, &l) != 0)
+		return;
+	buf_init(&attrs, 128, 1024);
+	for (i = 0; i < l.n; i++)
+		if (strcmp(l.m[i].name, name) == 0) {
+			list_attrs(&attrs, &l.m[i], has_children(&l, name));
+			list_send(s, "LIST", buf_cstr(&attrs), name, "");
+			break;
+		}
+	buf_fini(&attrs);
+	free(l.m);
 }
 
 /* RFC 9051 9 list-mailbox: 1*list-char (wildcards allowed) or string */
@@ -196,15 +275,21 @@ struct list_opts {
 	size_t n_pat;
 };
 
+/* The patterns come in the session's form: names are matched in it. */
 static int
-any_match(const struct list_opts *o, const char *name)
+any_match(const struct imap_sess *s, const struct list_opts *o,
+    const char *name)
 {
+	struct buf b;
 	size_t i;
+	int hit = 0;
 
-	for (i = 0; i < o->n_pat; i++)
-		if (name_match(o->pat[i], name))
-			return 1;
-	return 0;
+	buf_init(&b, 64, MBOX_CLIENT_MAX);
+	mbox_client_name(s, name, &b);
+	for (i = 0; i < o->n_pat && !hit; i++)
+		hit = name_match(o->pat[i], buf_cstr(&b));
+	buf_fini(&b);
+	return hit;
 }
 
 static int
@@ -353,13 +438,19 @@ list_common(struct imap_sess *s, struct imap_args args, int lsub)
 			if (name[k] != '/' || mb_exists(&l, name, k))
 				continue;
 			snprintf(p, sizeof(p), "%.*s", (int)k, name);
-			if (strcmp(p, last) != 0 && any_match(o, p)) {
+			if (strcmp(p, last) != 0 && any_match(s, o, p)) {
+				/* RFC 9051 6.3.9.8 example 10: IMAP4rev2
+				 * says \NonExistent (which implies
+				 * \Noselect) for a level that is no
+				 * mailbox */
 				list_send(s, verb, lsub ? "\\Noselect" :
-				    "\\Noselect \\HasChildren", p, k);
+				    imap_rev2(s) ?
+				    "\\NonExistent \\HasChildren" :
+				    "\\Noselect \\HasChildren", p, "");
 				snprintf(last, sizeof(last), "%s", p);
 			}
 		}
-		if (!any_match(o, name))
+		if (!any_match(s, o, name))
 			continue;
 		if (o->sel_special && mb->special_use == 0)
 			continue;
@@ -376,20 +467,8 @@ list_common(struct imap_sess *s, struct imap_args args, int lsub)
 			if (o->ret_subscribed && mb->subscribed)
 				(void)!buf_addstr(&attrs, " \\Subscribed");
 		}
-		if (childinfo) {
-			struct buf b;
-
-			buf_init(&b, 256, 4096);
-			(void)!buf_addf(&b, "* LIST (%s) \"/\" ",
-			    buf_cstr(&attrs));
-			(void)!imap_quote(&b, name, strlen(name));
-			(void)!buf_addstr(&b, " (\"CHILDINFO\" "
-			    "(\"SUBSCRIBED\"))\r\n");
-			imap_send(s, b.data, b.len);
-			buf_fini(&b);
-		} else
-			list_send(s, verb, buf_cstr(&attrs), name,
-			    strlen(name));
+		list_send(s, verb, buf_cstr(&attrs), name, childinfo ?
+		    " (\"CHILDINFO\" (\"SUBSCRIBED\"))" : "");
 		/* RFC 5819: STATUS right after its LIST line */
 		if (o->ret_status && !childinfo)
 			(void)status_send(s, name, o->status_items);
@@ -864,7 +943,17 @@ struct status_ctx {
 	const char *name;
 	const char *root;
 	struct mailidx_mbox mb;
+	int want_recent;
+	uint32_t recent;	/* messages no session has as \Recent yet */
 };
+
+static int
+count_fn(const struct mailidx_msg *m, void *arg)
+{
+	(void)m;
+	(*(uint32_t *)arg)++;
+	return 0;
+}
 
 /* Counters come from the index; files other programs dropped in are
  * taken in first (reconcile looks at two mtimes when nothing changed). */
@@ -879,7 +968,14 @@ status_fn(struct mailidx_txn *t, void *arg, const char **why)
 	/* reconcile finds the folder under the root itself */
 	if (mailidx_reconcile(t, c->root, c->mb.id, 0, &changed, why) != 0)
 		return -1;
-	return changed && mailidx_mbox_get(t, c->name, &c->mb) != 1 ? -1 : 0;
+	if (changed && mailidx_mbox_get(t, c->name, &c->mb) != 1)
+		return -1;
+	c->recent = 0;
+	if (c->want_recent && mailidx_msg_range(t, c->mb.id,
+	    c->mb.recent_uid > 0 ? c->mb.recent_uid : 1, UINT32_MAX, count_fn,
+	    &c->recent) < 0)
+		return -1;
+	return 0;
 }
 
 static int
@@ -900,12 +996,17 @@ static int
 status_send(struct imap_sess *s, const char *name,
     const struct imap_arg *list)
 {
-	struct status_ctx c = { name, s->u->root, { 0 } };
+	struct status_ctx c = { name, s->u->root, { 0 }, 0, 0 };
 	struct imap_args items = imap_arg_items(list);
 	const struct imap_arg *a;
 	const char *why = NULL;
 	struct buf b;
 	int rc;
+
+	for (a = imap_args_at(items, 0); a != NULL;
+	    a = imap_args_next(items, a))
+		if (imap_arg_atom_is(a, "RECENT"))
+			c.want_recent = !imap_rev2(s);
 
 	rc = mailidx_write(s->u->idx, status_fn, &c, &why);
 	if (rc != 0) {
@@ -914,9 +1015,9 @@ status_send(struct imap_sess *s, const char *name,
 			    "reason=\"%s\"", s->id, name, why ? why : "?");
 		return rc == 1 ? 1 : -1;
 	}
-	buf_init(&b, 256, 4096);
+	buf_init(&b, 256, MBOX_CLIENT_MAX + 4096);
 	(void)!buf_addstr(&b, "* STATUS ");
-	(void)!imap_quote(&b, name, strlen(name));
+	(void)!imap_mbox_quote(s, &b, name);
 	(void)!buf_addstr(&b, " (");
 	for (a = imap_args_at(items, 0); a != NULL;
 	    a = imap_args_next(items, a)) {
@@ -943,8 +1044,11 @@ status_send(struct imap_sess *s, const char *name,
 		else if (imap_arg_atom_is(a, "SIZE"))
 			(void)!buf_addf(&b, "SIZE %llu",
 			    (unsigned long long)c.mb.size);
-		else	/* \Recent is not tracked (docs/imapd.md) */
-			(void)!buf_addstr(&b, "RECENT 0");
+		else	/* RFC 3501 6.3.10: the unclaimed ones and, if it is
+			 * selected here, this session's; none in rev2 */
+			(void)!buf_addf(&b, "RECENT %u", c.recent +
+			    (s->sel != NULL && s->sel->mbox_id == c.mb.id ?
+			    imap_sel_recent_count(s) : 0));
 	}
 	(void)!buf_addstr(&b, ")\r\n");
 	imap_send(s, b.data, b.len);

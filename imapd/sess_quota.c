@@ -154,9 +154,9 @@ imap_cmd_getquotaroot(struct imap_sess *s, struct imap_args args, int uid)
 	}
 	if (imap_mbox_name(s, imap_args_at(args, 0), name, sizeof(name)))
 		return;
-	buf_init(&b, 256, 4096);
+	buf_init(&b, 256, 8192);
 	(void)!buf_addstr(&b, "* QUOTAROOT ");
-	(void)!imap_quote(&b, name, strlen(name));
+	(void)!imap_mbox_quote(s, &b, name);
 	if (has_root(s))
 		(void)!buf_addstr(&b, " \"\"");
 	(void)!buf_addstr(&b, "\r\n");

@@ -111,6 +111,7 @@ search_msg_fn(const struct mailidx_msg *m, void *arg)
 	memset(&mm, 0, sizeof(mm));
 	mm.seq = msn;
 	mm.m = m;
+	mm.recent = imap_sel_recent(c->s, m->uid);	/* RECENT NEW OLD */
 	if (mailidx_msg_cache(c->t, c->s->sel->mbox_id, m->uid,
 	    &mm.blob) != 1)
 		mm.blob = span_make(NULL, 0);
@@ -281,6 +282,12 @@ imap_cmd_search(struct imap_sess *s, struct imap_args args, int uid)
 	}
 	mailidx_txn_abort(&c.t);
 	free(nodes);
+	/* RFC 9051 6.4.4: IMAP4rev2 answers ESEARCH only; no RETURN means
+	 * RETURN (ALL) */
+	if (imap_rev2(s) && !srch.esearch) {
+		srch.esearch = 1;
+		srch.ret = IMAP_SRET_ALL;
+	}
 	if (srch.ret & IMAP_SRET_SAVE)
 		search_save(s, &c, &srch);
 	if (uid)

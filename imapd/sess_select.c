@@ -53,6 +53,85 @@ imap_sel_msn(const struct imap_sel *sel, uint32_t uid)
 	return 0;
 }
 
+/* the number of UIDs in the map below uid */
+static uint32_t
+sel_below(const struct imap_sel *sel, uint32_t uid)
+{
+	uint32_t lo = 0, hi = sel->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (sel->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* ---- \Recent (RFC 3501 2.3.2): IMAP4rev1 only ---- */
+
+/* UIDs [lo, hi) are recent here; claims only grow, so ranges come in
+ * ascending order. */
+static void
+sel_recent_add(struct imap_sel *sel, uint32_t lo, uint32_t hi)
+{
+	if (lo >= hi)
+		return;
+	if (sel->n_recent > 0 && sel->recent[sel->n_recent - 1][1] >= lo) {
+		if (sel->recent[sel->n_recent - 1][1] < hi)
+			sel->recent[sel->n_recent - 1][1] = hi;
+		return;
+	}
+	sel->recent = xreallocarray(sel->recent, sel->n_recent + 1,
+	    sizeof(*sel->recent));
+	sel->recent[sel->n_recent][0] = lo;
+	sel->recent[sel->n_recent][1] = hi;
+	sel->n_recent++;
+}
+
+int
+imap_sel_recent(const struct imap_sess *s, uint32_t uid)
+{
+	const struct imap_sel *sel = s->sel;
+	size_t i;
+
+	if (sel == NULL || imap_rev2(s))
+		return 0;
+	for (i = 0; i < sel->n_recent; i++)
+		if (uid >= sel->recent[i][0] && uid < sel->recent[i][1])
+			return 1;
+	return 0;
+}
+
+uint32_t
+imap_sel_recent_count(const struct imap_sess *s)
+{
+	const struct imap_sel *sel = s->sel;
+	uint32_t n = 0;
+	size_t i;
+
+	if (sel == NULL || imap_rev2(s))
+		return 0;
+	for (i = 0; i < sel->n_recent; i++)
+		n += sel_below(sel, sel->recent[i][1]) -
+		    sel_below(sel, sel->recent[i][0]);
+	return n;
+}
+
+struct claim_ctx {
+	uint32_t mbox_id, lo, hi;
+};
+
+static int
+claim_fn(struct mailidx_txn *t, void *arg, const char **why)
+{
+	struct claim_ctx *c = arg;
+
+	return mailidx_mbox_claim_recent(t, c->mbox_id, &c->lo, &c->hi, why);
+}
+
 static void
 sel_remove(struct imap_sel *sel, uint32_t msn)
 {
@@ -83,6 +162,7 @@ imap_sel_free(struct imap_sess *s)
 	imap_watch_put(s->d, &sel->w_new);
 	imap_watch_put(s->d, &sel->w_cur);
 	free(sel->saved);
+	free(sel->recent);
 	free(sel->uids);
 	free(sel);
 	s->sel = NULL;
@@ -94,7 +174,7 @@ imap_sel_free(struct imap_sess *s)
 
 void
 imap_flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
-    uint32_t flags, uint64_t keywords)
+    uint32_t uid, uint32_t flags, uint64_t keywords)
 {
 	static const struct {
 		uint32_t bit;
@@ -123,6 +203,8 @@ imap_flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
 			(void)!buf_addf(b, "%s%s", first ? "" : " ", kw);
 			first = 0;
 		}
+	if (imap_sel_recent(s, uid))
+		(void)!buf_addstr(b, first ? "\\Recent" : " \\Recent");
 	(void)!buf_addstr(b, ")");
 }
 
@@ -184,9 +266,10 @@ upd_changed_fn(const struct mailidx_msg *m, void *arg)
 	    (msn = imap_sel_msn(c->s->sel, m->uid)) == 0)
 		return 0;
 	(void)!buf_addf(&c->out, "* %u FETCH (", msn);
-	imap_flags_add(c->s, c->t, &c->out, m->flags, m->keywords);
-	/* RFC 7162 3.2.4: with QRESYNC every unsolicited FETCH has UID */
-	if (c->s->enabled & IMAP_EN_QRESYNC)
+	imap_flags_add(c->s, c->t, &c->out, m->uid, m->flags, m->keywords);
+	/* RFC 7162 3.2.4: with QRESYNC every unsolicited FETCH has UID;
+	 * RFC 9051 7.5.2 (Appendix E 21): in IMAP4rev2 too */
+	if (c->s->enabled & (IMAP_EN_QRESYNC | IMAP_EN_REV2))
 		(void)!buf_addf(&c->out, " UID %u", m->uid);
 	if (c->s->enabled & IMAP_EN_CONDSTORE)
 		(void)!buf_addf(&c->out, " MODSEQ (%llu)",
@@ -233,6 +316,8 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 	struct mailidx_mbox mb;
 	struct rec_ctx rc;
 	const char *why = NULL;
+	char recent[32] = "";
+	size_t exists_end;
 	uint32_t n0;
 
 	if (sel == NULL)
@@ -275,14 +360,36 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 		    UINT32_MAX, upd_new_fn, &c);
 	if (sel->n != n0)
 		(void)!buf_addf(&c.out, "* %u EXISTS\r\n", sel->n);
+	exists_end = c.out.len;
 	(void)mailidx_msg_changed(c.t, sel->mbox_id, sel->modseq,
 	    upd_changed_fn, &c);
 	mailidx_txn_abort(&c.t);
+	/* RFC 3501 2.3.2: new messages are \Recent in the first session
+	 * told of them; EXAMINE looks without taking them (7.3.2: RECENT
+	 * follows EXISTS) */
+	if (!imap_rev2(s) && mb.uidnext > sel->uidnext) {
+		struct claim_ctx cl = { sel->mbox_id, 0, 0 };
+
+		if (sel->readonly)
+			sel_recent_add(sel, mb.recent_uid > sel->uidnext ?
+			    mb.recent_uid : sel->uidnext, mb.uidnext);
+		else if (mb.recent_uid < mb.uidnext &&	/* not all taken */
+		    mailidx_write(s->u->idx, claim_fn, &cl, &why) == 0)
+			sel_recent_add(sel, cl.lo, cl.hi);
+		if (sel->n != n0)
+			snprintf(recent, sizeof(recent), "* %u RECENT\r\n",
+			    imap_sel_recent_count(s));
+	}
 	sel->uidnext = mb.uidnext;
 	sel->modseq = mb.highestmodseq;
 	/* an expunge not yet told keeps its cursor where it is */
 	if (allow_expunge)
 		sel->exp_modseq = mb.highestmodseq;
+	if (recent[0] != '\0') {
+		imap_send(s, c.out.data, exists_end);
+		imap_send(s, recent, strlen(recent));
+		buf_consume(&c.out, exists_end);
+	}
 	imap_send(s, c.out.data, c.out.len);
 	buf_fini(&c.out);
 }
@@ -314,6 +421,8 @@ struct sel_ctx {
 	struct mailidx_mbox mb;
 	uint32_t unseen_msn;	/* first unseen, rev1's [UNSEEN n] */
 	uint64_t keywords;
+	int claim;		/* rev1 SELECT: take the \Recent ones */
+	uint32_t recent_lo, recent_hi;	/* and these are they */
 };
 
 static int
@@ -338,7 +447,17 @@ select_fn(struct mailidx_txn *t, void *arg, const char **why)
 		return rc == 0 ? 1 : -1;
 	if (mailidx_reconcile(t, c->root, c->mb.id, 0, &changed, why) != 0)
 		return -1;
-	return mailidx_mbox_get(t, c->sel->name, &c->mb) == 1 ? 0 : -1;
+	if (mailidx_mbox_get(t, c->sel->name, &c->mb) != 1)
+		return -1;
+	/* RFC 3501 2.3.2: SELECT takes what no session was told of yet;
+	 * EXAMINE sees them recent but leaves them (6.3.2: no change of
+	 * state) */
+	c->recent_lo = c->mb.recent_uid > 0 ? c->mb.recent_uid : 1;
+	c->recent_hi = c->mb.uidnext;
+	if (c->claim)
+		return mailidx_mbox_claim_recent(t, c->mb.id, &c->recent_lo,
+		    &c->recent_hi, why);
+	return 0;
 }
 
 /* SELECT's QRESYNC parameter (RFC 7162 3.2.5). */
@@ -438,7 +557,7 @@ qr_changed_fn(const struct mailidx_msg *m, void *arg)
 	    !imap_seq_contains(&c->q->known, m->uid)))
 		return 0;
 	(void)!buf_addf(c->out, "* %u FETCH (UID %u ", msn, m->uid);
-	imap_flags_add(c->s, c->t, c->out, m->flags, m->keywords);
+	imap_flags_add(c->s, c->t, c->out, m->uid, m->flags, m->keywords);
 	(void)!buf_addf(c->out, " MODSEQ (%llu))\r\n",
 	    (unsigned long long)m->modseq);
 	return 0;
@@ -506,6 +625,7 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 		return;
 	}
 	c.root = s->u->root;
+	c.claim = !ro && !imap_rev2(s);
 	rc = mailidx_write(s->u->idx, select_fn, &c, &why);
 	if (rc == 0 && mailidx_txn_begin(s->u->idx, 0, &t, &why) == 0) {
 		rc = mailidx_msg_range(t, c.mb.id, 1, UINT32_MAX, sel_msg_fn,
@@ -538,14 +658,21 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	c.sel->modseq = c.mb.highestmodseq;
 	c.sel->exp_modseq = c.mb.highestmodseq;
 	s->sel = c.sel;
+	sel_recent_add(s->sel, c.recent_lo, c.recent_hi);
 	snprintf(sub, sizeof(sub), "%s/new", path);
 	s->sel->w_new = imap_watch_add(s->d, sub);
 	snprintf(sub, sizeof(sub), "%s/cur", path);
 	s->sel->w_cur = imap_watch_add(s->d, sub);
 	imap_set_state(s, IMAP_S_SELECTED);
 	(void)!buf_addstr(&b, ")\r\n");
-	(void)!buf_addf(&b, "* %u EXISTS\r\n* 0 RECENT\r\n", s->sel->n);
-	if (c.unseen_msn != 0)
+	/* RFC 9051 Appendix E 11 and 12: IMAP4rev2 has no RECENT
+	 * response, and [UNSEEN n] is deprecated (SEARCH RETURN (MIN)
+	 * UNSEEN tells the same) */
+	(void)!buf_addf(&b, "* %u EXISTS\r\n", s->sel->n);
+	if (!imap_rev2(s))
+		(void)!buf_addf(&b, "* %u RECENT\r\n",
+		    imap_sel_recent_count(s));
+	if (c.unseen_msn != 0 && !imap_rev2(s))
 		(void)!buf_addf(&b, "* OK [UNSEEN %u] First unseen\r\n",
 		    c.unseen_msn);
 	(void)!buf_addf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
@@ -564,6 +691,9 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 		qresync_tell(s, &q, &b);
 	imap_send(s, b.data, b.len);
 	buf_fini(&b);
+	/* RFC 9051 6.3.2: a LIST response with the mailbox's attributes */
+	if (imap_rev2(s))
+		imap_mbox_list_one(s, s->sel->name);
 	imap_ok(s, "[%s] %s completed", ro ? "READ-ONLY" : "READ-WRITE",
 	    verb);
 }
@@ -1094,7 +1224,8 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 		    strlen((const char *)c.recs.data + off + sizeof(rec)) + 1) {
 			memcpy(&rec, c.recs.data + off, sizeof(rec));
 			(void)!buf_addf(&out, "* %u FETCH (", rec.msn);
-			imap_flags_add(s, t, &out, rec.flags, rec.keywords);
+			imap_flags_add(s, t, &out, rec.uid, rec.flags,
+			    rec.keywords);
 			if (uid)
 				(void)!buf_addf(&out, " UID %u", rec.uid);
 			if (s->enabled & IMAP_EN_CONDSTORE)

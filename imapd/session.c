@@ -205,6 +205,8 @@ void
 imap_capabilities(struct imap_sess *s, struct buf *out)
 {
 	(void)!buf_addstr(out, caps_base);
+	/* RFC 9051 Appendix A: both revisions; rev2 after ENABLE */
+	(void)!buf_addstr(out, " IMAP4rev2");
 	if (s->state == IMAP_S_NOTAUTH) {
 		if (imap_tls_offered(s))
 			(void)!buf_addstr(out, " STARTTLS");
@@ -279,7 +281,7 @@ parser_get(struct imap_sess *s)
 	}
 	/* LITERAL+ is advertised (caps_base, RFC 7888 3) */
 	lim.litmode = IMAP_LIT_PLUS;
-	lim.utf8 = (s->enabled & IMAP_EN_UTF8) != 0;
+	lim.utf8 = imap_utf8(s);
 	memsz = imap_parse_mem_size(&lim);
 	/* one block: the parser, its argument slots, its memory */
 	p = xmalloc(sizeof(struct imap_parser) +

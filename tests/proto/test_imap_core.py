@@ -25,7 +25,8 @@ CAPS = (b"IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
         b"MULTIAPPEND UIDPLUS MOVE CONDSTORE SORT THREAD=ORDEREDSUBJECT "
         b"THREAD=REFERENCES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE "
         b"SEARCHRES QRESYNC BINARY QUOTA QUOTA=RES-STORAGE "
-        b"QUOTA=RES-MESSAGE SAVEDATE OBJECTID")
+        b"QUOTA=RES-MESSAGE SAVEDATE OBJECTID"
+        b" IMAP4rev2")
 
 
 def tls_ctx():
@@ -330,11 +331,14 @@ def test_select_fetch_store_expunge(imap):
     assert m.untagged_responses.get("FLAGS") == [
         b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft)"]
     assert m.untagged_responses.get("UNSEEN") == [b"1"]
+    # RFC 3501 2.3.2: the first session told of them has them \Recent
+    assert m.untagged_responses.get("RECENT") == [b"3"]
     assert m.untagged_responses.get("UIDNEXT") == [b"4"]
     assert m.untagged_responses.get("READ-WRITE") == [b""]
     typ, data = m.fetch("1:*", "(UID FLAGS)")
-    assert (typ, data) == ("OK", [b"1 (UID 1 FLAGS ())", b"2 (UID 2 FLAGS ())",
-                                  b"3 (UID 3 FLAGS ())"])
+    assert (typ, data) == ("OK", [b"1 (UID 1 FLAGS (\\Recent))",
+                                  b"2 (UID 2 FLAGS (\\Recent))",
+                                  b"3 (UID 3 FLAGS (\\Recent))"])
     typ, data = m.fetch("2", "(RFC822.SIZE)")
     sizes = [int(f.split(",S=")[1]) for f in os.listdir(os.path.join(
         imap.inst, "state", "mail", DOMAIN, "demo", "new"))]
@@ -344,10 +348,10 @@ def test_select_fetch_store_expunge(imap):
     with pytest.raises(imaplib.IMAP4.error, match="out of range"):
         m.fetch("9", "FLAGS")
     typ, data = m.store("1:2", "+FLAGS", "(\\Seen $Label1)")
-    assert (typ, data) == ("OK", [b"1 (FLAGS (\\Seen $Label1))",
-                                  b"2 (FLAGS (\\Seen $Label1))"])
+    assert (typ, data) == ("OK", [b"1 (FLAGS (\\Seen $Label1 \\Recent))",
+                                  b"2 (FLAGS (\\Seen $Label1 \\Recent))"])
     typ, data = m.uid("STORE", "2", "-FLAGS", "($Label1)")
-    assert (typ, data) == ("OK", [b"2 (FLAGS (\\Seen) UID 2)"])
+    assert (typ, data) == ("OK", [b"2 (FLAGS (\\Seen \\Recent) UID 2)"])
     typ, data = m.store("3", "+FLAGS.SILENT", "\\Deleted")
     assert (typ, data) == ("OK", [None])
     # the file name carries the flags (Maildir ":2,S")
@@ -356,8 +360,9 @@ def test_select_fetch_store_expunge(imap):
     assert sum(1 for f in cur if f.endswith(":2,S")) == 2, cur
     typ, data = m.expunge()
     assert (typ, data) == ("OK", [b"3"])
-    assert m.fetch("1:*", "FLAGS") == ("OK", [b"1 (FLAGS (\\Seen $Label1))",
-                                              b"2 (FLAGS (\\Seen))"])
+    assert m.fetch("1:*", "FLAGS") == ("OK", [
+        b"1 (FLAGS (\\Seen $Label1 \\Recent))",
+        b"2 (FLAGS (\\Seen \\Recent))"])
     assert m.unselect() == ("OK", [b"UNSELECT completed"])
     typ, data = m.select("INBOX", readonly=True)
     assert (typ, data) == ("OK", [b"2"])
@@ -377,7 +382,7 @@ def test_two_sessions_noop_and_idle(imap):
     assert b.cmd(b"b1 SELECT INBOX")[-1] == b"b1 OK [READ-WRITE] SELECT " \
                                             b"completed"
     assert a.cmd(b"a2 STORE 2 +FLAGS (\\Flagged)") == [
-        b"* 2 FETCH (FLAGS (\\Flagged))", b"a2 OK STORE completed"]
+        b"* 2 FETCH (FLAGS (\\Flagged \\Recent))", b"a2 OK STORE completed"]
     # the other session sees it at its next command
     assert b.cmd(b"b2 NOOP") == [b"* 2 FETCH (FLAGS (\\Flagged))",
                                  b"b2 OK NOOP completed"]
@@ -390,6 +395,7 @@ def test_two_sessions_noop_and_idle(imap):
     deliver(imap, [message("three")])
     b.s.settimeout(5)
     assert b.line() == b"* 3 EXISTS"
+    assert b.line() == b"* 1 RECENT"  # b was told of it first
     assert time.monotonic() - t0 < 2.0
     # a flag change and an expunge by the other session, told in IDLE
     assert a.cmd(b"a4 STORE 1 +FLAGS (\\Deleted)")[-1] == \
@@ -457,19 +463,19 @@ def test_append_fetch_body(imap):
     assert m.select("Drafts") == ("OK", [b"2"])
     typ, data = m.fetch("1", "(FLAGS INTERNALDATE RFC822.SIZE)")
     assert (typ, data) == ("OK", [
-        b'1 (FLAGS (\\Seen \\Draft $Mine) INTERNALDATE '
+        b'1 (FLAGS (\\Seen \\Draft $Mine \\Recent) INTERNALDATE '
         b'"17-Jul-1996 09:44:25 +0000" RFC822.SIZE %d)' % len(small)])
     typ, data = m.fetch("1", "(BODY.PEEK[])")
     assert typ == "OK" and data[0][1] == small, data
     typ, data = m.uid("FETCH", "2", "(BODY.PEEK[]<10.20>)")
     assert data == [(b"2 (BODY[]<10> {20}", big[10:30]), b" UID 2)"], data
     typ, data = m.fetch("2", "(FLAGS)")
-    assert data == [b"2 (FLAGS ())"]
+    assert data == [b"2 (FLAGS (\\Recent))"]
     # without PEEK: the whole big message, streamed, and \Seen set
     typ, data = m.fetch("2", "(RFC822)")
     assert typ == "OK" and data[0][0] == b"2 (RFC822 {%d}" % len(big)
     assert data[0][1] == big
-    assert data[1] == b" FLAGS (\\Seen))"
+    assert data[1] == b" FLAGS (\\Seen \\Recent))"
     cur = os.listdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
                                   "demo", ".Drafts", "cur"))
     assert sorted(f.split(":2,")[1] for f in cur) == ["DS", "S"], cur
@@ -530,11 +536,12 @@ def test_copy_move_uid_expunge(imap):
     assert m.uid("EXPUNGE", "2:3")[0] == "OK"
     assert m.untagged_responses.pop("EXPUNGE") == [b"2", b"2"]
     assert m.fetch("1:*", "(UID FLAGS)") == ("OK", [
-        b"1 (UID 1 FLAGS (\\Deleted))"])
+        b"1 (UID 1 FLAGS (\\Deleted \\Recent))"])
     assert m.select("Archive") == ("OK", [b"5"])
     assert m.fetch("1:*", "FLAGS") == ("OK", [
-        b"1 (FLAGS ())", b"2 (FLAGS (\\Flagged))", b"3 (FLAGS ())",
-        b"4 (FLAGS ())", b"5 (FLAGS ())"])
+        b"1 (FLAGS (\\Recent))", b"2 (FLAGS (\\Flagged \\Recent))",
+        b"3 (FLAGS (\\Recent))", b"4 (FLAGS (\\Recent))",
+        b"5 (FLAGS (\\Recent))"])
     typ, data = m.fetch("5", "(BODY.PEEK[])")
     assert data[0][1].endswith(message("m5")), data
     m.logout()
@@ -565,15 +572,15 @@ def test_condstore(imap):
         b"* 2 FETCH (MODSEQ (%d))" % (hms - 1),
         b"* 3 FETCH (MODSEQ (%d))" % hms, b"c2 OK FETCH completed"]
     assert r.cmd(b"c3 STORE 2 +FLAGS (\\Seen)") == [
-        b"* 2 FETCH (FLAGS (\\Seen) MODSEQ (%d))" % (hms + 1),
+        b"* 2 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (%d))" % (hms + 1),
         b"c3 OK STORE completed"]
     assert r.cmd(b"c4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % hms) == [
-        b"* 2 FETCH (FLAGS (\\Seen) UID 2 MODSEQ (%d))" % (hms + 1),
-        b"c4 OK UID FETCH completed"]
+        b"* 2 FETCH (FLAGS (\\Seen \\Recent) UID 2 MODSEQ (%d))"
+        % (hms + 1), b"c4 OK UID FETCH completed"]
     # the message changed since: MODIFIED, nothing stored for it
     assert r.cmd(b"c5 STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)"
                  % hms) == [
-        b"* 1 FETCH (FLAGS (\\Flagged) MODSEQ (%d))" % (hms + 2),
+        b"* 1 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ (%d))" % (hms + 2),
         b"c5 OK [MODIFIED 2] Conditional STORE failed"]
     assert r.cmd(b"c6 UID STORE 3 (UNCHANGEDSINCE 0) +FLAGS (\\Seen)") == [
         b"c6 OK [MODIFIED 3] Conditional STORE failed"]
@@ -685,7 +692,7 @@ def test_fetch_render(imap):
     assert r.line() == b")"
     assert r.line() == b"f6 OK FETCH completed"
     out = r.cmd(b"f7 FETCH 1 (BODY[9])")
-    assert out == [b'* 1 FETCH (BODY[9] "" FLAGS (\\Seen))',
+    assert out == [b'* 1 FETCH (BODY[9] "" FLAGS (\\Seen \\Recent))',
                    b"f7 OK FETCH completed"], out
     out = r.cmd(b"f8 FETCH 1 (BINARY[1.MIME])")
     assert out[-1].startswith(b"f8 BAD") or out[-1].startswith(b"f8 NO"), out
@@ -748,8 +755,9 @@ def test_searchres(imap):
     assert r.cmd(b"r4 SEARCH RETURN (SAVE) FLAGGED") == [
         b"r4 OK SEARCH completed"]
     assert r.cmd(b"r5 FETCH $ (UID FLAGS)") == [
-        b"* 2 FETCH (UID 2 FLAGS (\\Flagged))",
-        b"* 4 FETCH (UID 4 FLAGS (\\Flagged))", b"r5 OK FETCH completed"]
+        b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))",
+        b"* 4 FETCH (UID 4 FLAGS (\\Flagged \\Recent))",
+        b"r5 OK FETCH completed"]
     assert r.cmd(b"r6 SEARCH NOT $") == [b"* SEARCH 1 3 5",
                                          b"r6 OK SEARCH completed"]
     assert r.cmd(b"r7 UID SEARCH RETURN (SAVE MIN COUNT) UNFLAGGED") == [

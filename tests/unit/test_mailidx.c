@@ -322,6 +322,50 @@ static const struct {
 	{ '=', 0x80, 0, 0, 0, 0, 7, 0 },	/* unknown bits dropped */
 };
 
+/* RFC 3501 2.3.2 through the index: each UID goes to one claim only. */
+static void
+test_claim_recent(void **state)
+{
+	struct fx *f = *state;
+	uint32_t id, lo = 9, hi = 9;
+
+	begin(f, 1);
+	id = mbox(f, "INBOX").id;
+	assert_int_equal(mbox(f, "INBOX").recent_uid, 1);
+	/* empty mailbox: an empty range, nothing written */
+	assert_int_equal(mailidx_mbox_claim_recent(f->t, id, &lo, &hi,
+	    &f->why), 0);
+	assert_int_equal(lo, 1);
+	assert_int_equal(hi, 1);
+	assert_int_equal(append(f, "INBOX", 0, 10, "new/a", ""), 1);
+	assert_int_equal(append(f, "INBOX", 0, 10, "new/b", ""), 2);
+	assert_int_equal(mailidx_mbox_claim_recent(f->t, id, &lo, &hi,
+	    &f->why), 0);
+	assert_int_equal(lo, 1);
+	assert_int_equal(hi, 3);
+	assert_int_equal(mbox(f, "INBOX").recent_uid, 3);
+	/* the next claim gets nothing until a message comes */
+	assert_int_equal(mailidx_mbox_claim_recent(f->t, id, &lo, &hi,
+	    &f->why), 0);
+	assert_int_equal(lo, 3);
+	assert_int_equal(hi, 3);
+	assert_int_equal(append(f, "INBOX", 0, 10, "new/c", ""), 3);
+	commit(f);
+	begin(f, 1);
+	assert_int_equal(mailidx_mbox_claim_recent(f->t, id, &lo, &hi,
+	    &f->why), 0);
+	assert_int_equal(lo, 3);
+	assert_int_equal(hi, 4);
+	assert_int_equal(mailidx_mbox_claim_recent(f->t, 9999, &lo, &hi,
+	    &f->why), -1);
+	commit(f);
+	/* a read transaction may not claim */
+	begin(f, 0);
+	assert_int_equal(mailidx_mbox_claim_recent(f->t, id, &lo, &hi,
+	    &f->why), -1);
+	mailidx_txn_abort(&f->t);
+}
+
 static void
 test_store(void **state)
 {
@@ -1072,6 +1116,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_recent, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_keywords, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_changed, setup,
 		    teardown),
