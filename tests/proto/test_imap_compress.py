@@ -189,11 +189,11 @@ def test_compress_starttls_session(imap):
     before = c.wire_in
     r = c.cmd(b"f1 FETCH 1 (BODY[])")
     assert r == [(b"* 1 FETCH (BODY[] {%d}" % len(msg), msg),
-                 b" FLAGS (\\Seen \\Draft))", b"f1 OK FETCH completed"]
+                 b" FLAGS (\\Seen \\Draft \\Recent))", b"f1 OK FETCH completed"]
     # it was compressed on the wire
     assert c.wire_in - before < len(msg) // 3
     assert c.cmd(b"f2 STORE 1 +FLAGS (\\Flagged)") == [
-        b"* 1 FETCH (FLAGS (\\Flagged \\Seen \\Draft))",
+        b"* 1 FETCH (FLAGS (\\Flagged \\Seen \\Draft \\Recent))",
         b"f2 OK STORE completed"]
     # IDLE: a delivery through SMTP is told at once (the server flushes
     # each batch, so the client never waits for more)
@@ -202,11 +202,12 @@ def test_compress_starttls_session(imap):
     smtp_deliver(imap, "while idling")
     c.s.settimeout(30)
     assert c.line() == b"* 2 EXISTS"
+    assert c.line() == b"* 2 RECENT"
     c.send(b"DONE\r\n")
     assert c.line() == b"i1 OK IDLE terminated"
     # after IDLE (the server's compressor was freed and made anew)
     assert c.cmd(b"f3 FETCH 2 (FLAGS BODY[HEADER.FIELDS (SUBJECT)])") == [
-        (b'* 2 FETCH (FLAGS (\\Seen) BODY[HEADER.FIELDS ("SUBJECT")] {25}',
+        (b'* 2 FETCH (FLAGS (\\Seen \\Recent) BODY[HEADER.FIELDS ("SUBJECT")] {25}',
          b"Subject: while idling\r\n\r\n"),
         b")", b"f3 OK FETCH completed"]
     # twice: NO with the response code (RFC 4978 3)

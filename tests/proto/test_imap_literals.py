@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from test_imap_core import (CAPS, DOMAIN, Raw, deliver, imap,  # noqa: F401
+from test_imap_core import (AUTH_CAPS, CAPS, DOMAIN, Raw, deliver, imap,  # noqa: F401
                             message)
 
 PLUS = b"+ Ready for literal data"
@@ -74,6 +74,14 @@ def select_inbox(r, tag=b"s0"):
     return out
 
 
+def exists(r, n):
+    """* n EXISTS, then (an IMAP4rev1 session takes the new messages as
+    \\Recent, RFC 3501 7.3.2) * k RECENT."""
+    assert r.line() == b"* %d EXISTS" % n
+    ln = r.line()
+    assert re.match(rb"\* \d+ RECENT$", ln), ln
+
+
 def appenduid(ln, tag, uids):
     m = re.match(rb"%s OK \[APPENDUID (\d+) %s\] APPEND completed$"
                  % (tag, re.escape(uids)), ln)
@@ -101,7 +109,7 @@ def test_synchronising_literals(imap):
     r.send(user + b" {%d}\r\n" % len(pw))
     assert r.line() == PLUS
     r.send(pw + b"\r\n")
-    assert r.line() == b"l1 OK [CAPABILITY " + CAPS + b"] Logged in"
+    assert r.line() == b"l1 OK [CAPABILITY " + AUTH_CAPS + b"] Logged in"
     r.send(b"s1 SELECT {5}\r\n")
     assert r.line() == PLUS
     r.send(b"INBOX\r\n")
@@ -116,10 +124,11 @@ def test_synchronising_literals(imap):
     r.send(b"a1 APPEND INBOX (\\Seen) {%d}\r\n" % len(msg))
     assert r.line() == PLUS
     r.send(msg + b"\r\n")
-    assert r.line() == b"* 1 EXISTS"
+    exists(r, 1)
     appenduid(r.line(), b"a1", b"1")
     r.send(b"f1 FETCH 1 (FLAGS BODY.PEEK[])\r\n")
-    assert r.line() == b"* 1 FETCH (FLAGS (\\Seen) BODY[] {%d}" % len(msg)
+    assert r.line() == (b"* 1 FETCH (FLAGS (\\Seen \\Recent) BODY[] {%d}"
+                        % len(msg))
     assert r.f.read(len(msg)) == msg
     assert r.line() == b")"
     assert r.line() == b"f1 OK FETCH completed"
@@ -133,18 +142,18 @@ def test_nonsynchronising_literals(imap):
     # {n+}: no "+", the payload follows at once (RFC 7888 3)
     r.send(b"l1 LOGIN {%d+}\r\n%s {%d+}\r\n%s\r\n"
            % (len(user), user, len(pw), pw))
-    assert r.line() == b"l1 OK [CAPABILITY " + CAPS + b"] Logged in"
+    assert r.line() == b"l1 OK [CAPABILITY " + AUTH_CAPS + b"] Logged in"
     select_inbox(r)
     m1 = message("plus one", "needle in the body\r\n")
     r.send(b"a1 APPEND INBOX {%d+}\r\n%s\r\n" % (len(m1), m1))
-    assert r.line() == b"* 1 EXISTS"
+    exists(r, 1)
     appenduid(r.line(), b"a1", b"1")
     # above LITERAL-'s 4096: LITERAL+ takes any size up to the limits
     # (streamed into tmp/ past the reader's 8 KiB)
     m2 = message("plus two", "x" * 70 + "\r\n") * 200
     assert len(m2) > 8192
     r.send(b"a2 APPEND INBOX {%d+}\r\n%s\r\n" % (len(m2), m2))
-    assert r.line() == b"* 2 EXISTS"
+    exists(r, 2)
     appenduid(r.line(), b"a2", b"2")
     # a {n+} in SEARCH, and pipelined with the next command
     r.send(b"q1 SEARCH TEXT {6+}\r\nneedle\r\nq2 UID SEARCH SUBJECT "
@@ -345,8 +354,9 @@ def test_multiappend(imap):
            % (len(m1), m1, len(m2), m2, len(m3), m3))
     uidv = appenduid(r.line(), b"a1", b"1:3")
     select_inbox(r)
-    assert fetch_all(r, 3) == [(b"\\Seen", m1), (b"\\Flagged $Work", m2),
-                               (b"", m3)]
+    assert fetch_all(r, 3) == [(b"\\Seen \\Recent", m1),
+                               (b"\\Flagged $Work \\Recent", m2),
+                               (b"\\Recent", m3)]
     assert r.cmd(b"f2 FETCH 2 INTERNALDATE") == [
         b'* 2 FETCH (INTERNALDATE " 1-Feb-2024 10:00:00 +0000")',
         b"f2 OK FETCH completed"]
@@ -358,7 +368,7 @@ def test_multiappend(imap):
     r.send(m4 + b" {%d}\r\n" % len(m5))
     assert r.line() == PLUS
     r.send(m5 + b"\r\n")
-    assert r.line() == b"* 5 EXISTS"
+    exists(r, 5)
     assert appenduid(r.line(), b"a2", b"4:5") == uidv
     # many small messages: more than the 64 KiB the reader keeps per
     # command (the rest is streamed)
@@ -368,7 +378,8 @@ def test_multiappend(imap):
     appenduid(r.line(), b"a3", b"1:12")
     assert r.cmd(b"s1 EXAMINE Drafts")[-1] == (
         b"s1 OK [READ-ONLY] EXAMINE completed")
-    assert fetch_all(r, 12) == [(b"", m) for m in small]
+    # EXAMINE shows \Recent without taking it (RFC 3501 6.3.2)
+    assert fetch_all(r, 12) == [(b"\\Recent", m) for m in small]
     files, tmp = inbox_files(imap)
     assert len(files) == 5 and tmp == []
     r.close()
@@ -432,7 +443,7 @@ def test_multiappend_all_or_none(imap):
     # and then one that works
     r.send(b"a8 APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s\r\n"
            % (len(m1), m1, len(m2), m2))
-    assert r.line() == b"* 3 EXISTS"
+    exists(r, 3)
     appenduid(r.line(), b"a8", b"2:3")
     r.close()
 
