@@ -92,7 +92,7 @@ static const char *
 queue_bounce_action(enum queue_dsn_action a)
 {
 	return a == QUEUE_DSN_FAILED ? "failed" : a == QUEUE_DSN_DELAYED ?
-	    "delayed" : "delivered";
+	    "delayed" : a == QUEUE_DSN_RELAYED ? "relayed" : "delivered";
 }
 
 static int
@@ -146,6 +146,9 @@ queue_bounce_human(const struct queue_dsn *d, struct buf *out, size_t failed)
 		if (r->action == QUEUE_DSN_DELIVERED)
 			rc |= buf_addf(out, "<%s>: delivered to mailbox\r\n",
 			    addr);
+		else if (r->action == QUEUE_DSN_RELAYED)
+			rc |= buf_addf(out, "<%s>: relayed to a server that "
+			    "sends no delivery reports\r\n", addr);
 		else if (r->code)
 			rc |= buf_addf(out, "<%s>: %d %s %s\r\n", addr,
 			    r->code, queue_bounce_status(r), r->text);

@@ -13,6 +13,7 @@
 enum queue_dsn_action {
 	QUEUE_DSN_FAILED = 1, QUEUE_DSN_DELIVERED,
 	QUEUE_DSN_DELAYED,		/* still being retried (RFC 3464 2.3.3) */
+	QUEUE_DSN_RELAYED,		/* handed to a server without DSN */
 };
 
 struct queue_dsn_rcpt {

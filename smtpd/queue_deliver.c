@@ -135,7 +135,9 @@ queue_apply(struct queue_msg *m, struct queue_att *a,
 	log_escape(m->env.rcpts[a->idx].addr, addr, sizeof(addr));
 	queue_log_reason(res, why, sizeof(why));
 	if (res->o == QO_OK) {
-		queue_status_rec_delivered(&m->status, rec, a->idx, res->enh);
+		queue_status_rec_delivered(&m->status, rec, a->idx, res->enh,
+		    !a->rdone ? QUEUE_VIA_LOCAL : a->rdsn ? QUEUE_VIA_PASSED :
+		    QUEUE_VIA_RELAYED);
 		log_info("id=%s event=delivered rcpt=<%s> relay=%s status=%s",
 		    m->id, addr, a->rdone ? "smtp" : "lmtp", res->enh);
 	} else if (res->o == QO_PERM) {
@@ -264,7 +266,13 @@ queue_dsn_wanted(const struct queue_msg *m, size_t i,
 		return 1;
 	}
 	if (r->state == QUEUE_RCPT_DELIVERED && (notify & ENV_NOTIFY_SUCCESS)) {
-		*act = QUEUE_DSN_DELIVERED;
+		/* RFC 3461 5.2.2 (b): "relayed" when the next hop does not
+		 * take DSN requests; one that does got NOTIFY and answers
+		 * for itself (5.2.1: we send none) */
+		if (r->via == QUEUE_VIA_PASSED)
+			return 0;
+		*act = r->via == QUEUE_VIA_RELAYED ? QUEUE_DSN_RELAYED :
+		    QUEUE_DSN_DELIVERED;
 		return 1;
 	}
 	return 0;

@@ -717,6 +717,7 @@ queue_route_done(void *arg, struct queue_remote_txn *t)
 
 		a->rreply = t->replies[i];
 		a->rdone = 1;
+		a->rdsn = t->ext.dsn;
 	}
 	log_info("id=%s event=relay-session peer=%s rcpts=%zu data=%s "
 	    "tls=%s pipelining=%s bdat=%s dkim=%s nth=%u", m->id,

@@ -58,6 +58,7 @@ struct queue_att {
 	size_t *tix;			/* indexes into the mailbox list */
 	size_t n_tix;
 	int rdone;			/* remote: rreply holds the answer */
+	int rdsn;			/* remote: the server took DSN */
 	struct lmtp_reply rreply;
 };
 

@@ -79,15 +79,18 @@ queue_status_set_reply(struct queue_rcpt_status *r, int code,
 
 void
 queue_status_rec_delivered(struct queue_status *st, struct buf *b,
-    size_t idx, const char *enh)
+    size_t idx, const char *enh, enum queue_via via)
 {
 	char rec[128], e[16];
 
 	BUG_ON(idx >= st->n);
 	queue_status_clean(e, sizeof(e), enh && *enh ? enh : "2.0.0");
-	snprintf(rec, sizeof(rec), "delivered %zu %s", idx, e);
+	snprintf(rec, sizeof(rec), "delivered %zu %s%s", idx, e,
+	    via == QUEUE_VIA_RELAYED ? " relayed" : via == QUEUE_VIA_PASSED ?
+	    " passed" : "");
 	queue_status_emit(b, rec);
 	st->rcpts[idx].state = QUEUE_RCPT_DELIVERED;
+	st->rcpts[idx].via = (int)via;
 	queue_status_set_reply(&st->rcpts[idx], 250, e, NULL);
 }
 
@@ -244,13 +247,18 @@ queue_status_apply(struct queue_status *st, char *rec, int first)
 		n = 1 + queue_status_split(f[1], f + 1, 4);
 	else if (strcmp(f[0], "deferred") == 0)
 		n = 1 + queue_status_split(f[1], f + 1, 6);
+	else if (strcmp(f[0], "delivered") == 0)
+		n = 1 + queue_status_split(f[1], f + 1, 3);
 	else
 		n = 1 + queue_status_split(f[1], f + 1, 2);
 	if (queue_status_num(f[1], 0, (long long)st->n - 1, &idx) < 0)
 		return -1;
 	r = &st->rcpts[idx];
-	if (strcmp(f[0], "delivered") == 0 && n == 3) {
+	if (strcmp(f[0], "delivered") == 0 && (n == 3 || (n == 4 &&
+	    (strcmp(f[3], "relayed") == 0 || strcmp(f[3], "passed") == 0)))) {
 		r->state = QUEUE_RCPT_DELIVERED;
+		r->via = n == 3 ? QUEUE_VIA_LOCAL : f[3][0] == 'r' ?
+		    QUEUE_VIA_RELAYED : QUEUE_VIA_PASSED;
 		queue_status_set_reply(r, 250, f[2], NULL);
 	} else if (strcmp(f[0], "failed") == 0 && n == 5 &&
 	    queue_status_num(f[2], 0, 599, &code) == 0) {

@@ -15,7 +15,9 @@
  * digits, and LF:
  *
  *   LBSTAT 1 ID                              (the first record)
- *   delivered IDX ENH                        (final: 2xx)
+ *   delivered IDX ENH [relayed|passed]       (final: 2xx; relayed: to a
+ *                                             remote server without DSN,
+ *                                             passed: to one with DSN) 
  *   failed IDX CODE ENH TEXT                 (final: 5xx, or expired)
  *   deferred IDX UNTIL ATTEMPTS CODE ENH TEXT (4xx: try again at UNTIL)
  *   target IDX ADDRESS                       (one mailbox of IDX got it)
@@ -36,6 +38,16 @@
 
 #define QUEUE_STATUS_TEXT_MAX 400
 
+/* Where a delivered recipient went (RFC 3461 5.2.2): into a mailbox
+ * here, to a remote server that does not take DSN requests (a success
+ * DSN says "relayed"), or to one that does (it answers NOTIFY=SUCCESS
+ * itself: we send none). */
+enum queue_via {
+	QUEUE_VIA_LOCAL = 0,
+	QUEUE_VIA_RELAYED,
+	QUEUE_VIA_PASSED,
+};
+
 enum queue_rcpt_state {
 	QUEUE_RCPT_PENDING = 0,
 	QUEUE_RCPT_DEFERRED,
@@ -51,6 +63,7 @@ struct queue_rcpt_status {
 	int64_t until;			/* DEFERRED: next try, unix seconds */
 	unsigned attempts;		/* temporary failures so far */
 	int reported;			/* DSN queued (or none due) */
+	int via;			/* DELIVERED: enum queue_via */
 	int warned;			/* delay DSN queued */
 	char *done;			/* "\naddr\naddr\n" mailboxes done */
 };
@@ -97,7 +110,7 @@ int queue_status_load(struct queue_status *st, int *torn_out)
 /* Record writers: append one record to b (with checksum and LF) and apply
  * it to st.  text may be NULL. */
 void queue_status_rec_delivered(struct queue_status *st, struct buf *b,
-    size_t idx, const char *enh);
+    size_t idx, const char *enh, enum queue_via via);
 void queue_status_rec_failed(struct queue_status *st, struct buf *b,
     size_t idx, int code, const char *enh, const char *text);
 void queue_status_rec_deferred(struct queue_status *st, struct buf *b,

@@ -338,3 +338,58 @@ def test_verify_policy_defers_an_unknown_ca_and_a_wrong_name(pair):
     a.wait_log(r"certificate of 127\.0\.0\.1:%d not verified: hostname "
                r"mismatch" % b.port("smtp"), timeout=30)
     assert fetch_all(b, b.demo_user, b.demo_password) == []
+
+
+# ---- NOTIFY=SUCCESS across the relay (RFC 3461 5.2) ----
+
+def inbox_file(inst, timeout=20):
+    mdir = os.path.join(inst.inst, "state", "mail", "example.test", "demo",
+                        "new")
+    deadline = time.time() + timeout
+    while not (os.path.isdir(mdir) and os.listdir(mdir)) and \
+            time.time() < deadline:
+        time.sleep(0.1)
+    [name] = os.listdir(mdir)
+    with open(os.path.join(mdir, name), "rb") as f:
+        return f.read()
+
+
+def test_success_notify_relayed_without_dsn(instance):
+    # the next hop has no DSN: NOTIFY is not passed on (5.2.2 (a)) and
+    # we say "relayed" (5.2.2 (b))
+    sink = Sink(ehlo=("SIZE 1000000", "8BITMIME", "PIPELINING"))
+    try:
+        inst = relay_instance(instance, sink)
+        submit(inst, ["bob@remote.test"],
+               rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+        inst.wait_log(r"event=delivered rcpt=<bob@remote.test> relay=smtp")
+        inst.wait_log(r"event=bounce .*type=success")
+        [(_, rcpts, _)] = sink.messages
+        assert rcpts == ["RCPT TO:<bob@remote.test>"]
+        text = inbox_file(inst)
+        assert b"Final-Recipient: rfc822; bob@remote.test" in text
+        assert b"Action: relayed\r\nStatus: 2.0.0" in text
+        assert b"<bob@remote.test>: relayed to a server that sends no " \
+            b"delivery reports" in text
+    finally:
+        sink.close()
+
+
+def test_success_notify_passed_to_a_dsn_server(instance):
+    # the next hop takes DSN requests: it gets NOTIFY and answers for
+    # itself; we send no success DSN (5.2.1)
+    sink = Sink()
+    try:
+        inst = relay_instance(instance, sink)
+        submit(inst, ["bob@remote.test"],
+               rcpt_options=["NOTIFY=SUCCESS,FAILURE"])
+        inst.wait_log(r"event=removed")
+        [(_, rcpts, _)] = sink.messages
+        assert rcpts == ["RCPT TO:<bob@remote.test> "
+                         "NOTIFY=SUCCESS,FAILURE"]
+        assert "event=bounce" not in inst.log()
+        mdir = os.path.join(inst.inst, "state", "mail", "example.test",
+                            "demo", "new")
+        assert not os.path.isdir(mdir) or os.listdir(mdir) == []
+    finally:
+        sink.close()

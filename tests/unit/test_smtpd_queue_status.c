@@ -75,7 +75,7 @@ write_history(struct fx *f)
 	queue_status_rec_target(&st, &b, 3, "bob@example.test");
 	assert_int_equal(queue_status_commit(&st, &b), 0);
 	assert_int_equal(b.len, 0);
-	queue_status_rec_delivered(&st, &b, 0, "2.0.0");
+	queue_status_rec_delivered(&st, &b, 0, "2.0.0", QUEUE_VIA_LOCAL);
 	queue_status_rec_failed(&st, &b, 2, 550, "5.1.1", "no such\nuser");
 	queue_status_rec_reported(&st, &b, 2);
 	assert_int_equal(queue_status_commit(&st, &b), 0);
