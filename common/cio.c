@@ -552,8 +552,12 @@ cio_step(struct cio *c)
 		}
 		if (cio_step_out(c, &progress) == -1)
 			return;
-		if (c->dead)
+		if (c->dead) {
+			/* another round tells CIO_CLOSED (a failed TLS
+			 * handshake dies here with nothing else to wake us) */
+			progress = 1;
 			continue;
+		}
 		if (cio_can_input(c)) {
 			int r;
 

@@ -558,6 +558,51 @@ test_tls11_refused(void **state)
 	rec_fini(&r);
 }
 
+/* A server that answers the handshake, then holds the connection open
+ * without a word: nothing from the peer wakes the client. */
+static void *
+hold_server_main(void *arg)
+{
+	int fd = *(int *)arg;
+	SSL *ssl = SSL_new(tlsw_ctx(tls));
+
+	SSL_set_fd(ssl, fd);
+	(void)SSL_accept(ssl);		/* the client refuses our cert */
+	usleep(1500 * 1000);
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+/* The client side of STARTTLS refusing the server's certificate: the
+ * failed handshake ends in CIO_CLOSED with the reason while the peer
+ * keeps the connection open.  (The race fixed in cio_step, a death in
+ * cio_step_out with no other progress, depends on event order and is
+ * exercised by tests/proto/test_relay_out.py's verify test.) */
+static void
+test_tls_client_verify_fails(void **state)
+{
+	struct cio_opts o = { .handshake_s = 5.0 };
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	struct rec r;
+	pthread_t th;
+	size_t dropped;
+	int sfd;
+
+	rec_init(&r, &o);
+	sfd = r.peer;
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);	/* no CA */
+	assert_int_equal(pthread_create(&th, NULL, hold_server_main, &sfd),
+	    0);
+	assert_int_equal(cio_starttls_client(r.c, cctx, &dropped), 0);
+	assert_int_equal(spin(&r, &r.closed, 1, 1.0), 1);
+	assert_non_null(strstr(r.why, "TLS handshake failed"));
+	assert_non_null(strstr(r.why, "certificate verify failed"));
+	pthread_join(th, NULL);
+	SSL_CTX_free(cctx);
+	rec_fini(&r);
+}
+
 static void
 test_tls_handshake_timeout(void **state)
 {
@@ -615,6 +660,7 @@ main(void)
 		cmocka_unit_test(test_pause_raw),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_tls_implicit),
+		cmocka_unit_test(test_tls_client_verify_fails),
 		cmocka_unit_test(test_tls_bulk),
 		cmocka_unit_test(test_tls12_cipher),
 		cmocka_unit_test(test_starttls_injection),
