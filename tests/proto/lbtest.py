@@ -49,11 +49,21 @@ def port_free(port):
     return True
 
 
+_OFFSETS_LIVE = set()		# offsets of Instances not yet cleaned up
+
+
 def free_offset():
-    """A port offset at which every standard port plus it is free."""
+    """A port offset at which every standard port plus it is free.  The
+    ports stay below the kernel's ephemeral range (32768 and up): an
+    outgoing connection or a test's bind(0) can never take one between
+    this check and the instance's bind.  Offsets of live Instances are
+    skipped, so two made before either starts (a sender and its MX)
+    never share one."""
     import random
     for _ in range(200):
-        off = random.randrange(20000, 60000, 1000)
+        off = random.randrange(2000, 32000, 1000)
+        if off in _OFFSETS_LIVE:
+            continue
         if all(port_free(p + off) for p in STD_PORTS.values()):
             return off
     raise RuntimeError("no free port offset found")
@@ -238,6 +248,7 @@ class Instance:
         os.chmod(self.dir, 0o755)
         self.domain = domain
         self.offset = free_offset()
+        _OFFSETS_LIVE.add(self.offset)
         self.proc = None
         self.log_path = os.path.join(self.dir, "letterboxd.log")
         self.logf = None
@@ -365,6 +376,7 @@ class Instance:
         try:
             self.stop(check=False)
         finally:
+            _OFFSETS_LIVE.discard(self.offset)
             subprocess.run(["rm", "-rf", self.dir])
 
 
