@@ -320,33 +320,32 @@ queue_dkim_sign(struct queue_dkim *qd, int fd, uint64_t off, uint64_t end,
 		free(p);
 		return QUEUE_DKIM_NONE;
 	}
-	/* the body: what followed the empty line in p, then the file */
+	/* the body: what followed the empty line in p, then the file in
+	 * pieces of its own (p keeps the header for the signatures) */
 	dkim_body_init(&b, NULL);
 	if (hl < have)
 		dkim_body_feed(&b, span_make(p + hl, have - hl));
 	pos = off + have;
-	p = xrealloc(p, QUEUE_DKIM_READ);
-	while (pos < end) {
-		want = end - pos < QUEUE_DKIM_READ ? (size_t)(end - pos) :
-		    QUEUE_DKIM_READ;
-		if (queue_dkim_read(fd, p, want, pos) < 0) {
-			dkim_body_fini(&b);
-			free(p);
-			snprintf(why, whysz, "the queue file cannot be read");
-			return QUEUE_DKIM_ERROR;
+	if (pos < end) {
+		uint8_t *piece = xmalloc(QUEUE_DKIM_READ);
+
+		while (pos < end) {
+			want = end - pos < QUEUE_DKIM_READ ?
+			    (size_t)(end - pos) : QUEUE_DKIM_READ;
+			if (queue_dkim_read(fd, piece, want, pos) < 0) {
+				dkim_body_fini(&b);
+				free(piece);
+				free(p);
+				snprintf(why, whysz, "the queue file cannot "
+				    "be read");
+				return QUEUE_DKIM_ERROR;
+			}
+			dkim_body_feed(&b, span_make(piece, want));
+			pos += want;
 		}
-		dkim_body_feed(&b, span_make(p, want));
-		pos += want;
+		free(piece);
 	}
 	(void)dkim_body_finish(&b, bh);
-	/* the header again: p now holds body bytes */
-	p = xrealloc(p, hl > 0 ? hl : 1);
-	if (queue_dkim_read(fd, p, hl, off) < 0) {
-		free(p);
-		snprintf(why, whysz, "the queue file cannot be read");
-		return QUEUE_DKIM_ERROR;
-	}
-	dkim_split(span_make(p, hl), &hdr, &body);
 	for (size_t k = 0; k < DKIM_STORE_NKINDS; k++) {
 		struct dkim_sign_req req = { d->domain, NULL, now };
 		const char *kwhy = NULL;

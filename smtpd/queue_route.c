@@ -126,19 +126,13 @@ queue_route_tls_init(struct queue_sched *qs, const char *ca_file,
 
 /* ---- destinations ---- */
 
-static int64_t
-queue_route_now_ms(void)
-{
-	return queue_now_ms();
-}
-
 /* The destination called name ("" for the smarthost), made if new;
  * unused ones whose backoff is over are dropped on the way. */
 static struct queue_dest *
 queue_dest_get(struct queue_sched *qs, const char *name)
 {
 	struct queue_dest **pp = &qs->dests, *d;
-	int64_t now = queue_route_now_ms();
+	int64_t now = queue_now_ms();
 
 	while ((d = *pp) != NULL) {
 		if (strcasecmp(d->name, name) == 0)
@@ -232,7 +226,7 @@ queue_dest_unwait(struct queue_dest *d, struct queue_msg *m)
 static int
 queue_dest_down(const struct queue_dest *d, struct lmtp_reply *r)
 {
-	int64_t now = queue_route_now_ms();
+	int64_t now = queue_now_ms();
 
 	if (d->down_until_ms <= now)
 		return 0;
@@ -254,7 +248,7 @@ static void
 queue_dest_result(struct queue_sched *qs, struct queue_dest *d,
     const struct queue_remote_txn *t, const struct lmtp_reply *r0)
 {
-	int64_t now = queue_route_now_ms(), delay;
+	int64_t now = queue_now_ms(), delay;
 	unsigned i;
 
 	if (t->reached) {
@@ -942,7 +936,6 @@ queue_route_start(struct queue_msg *m)
 void
 queue_route_fini(struct queue_msg *m)
 {
-	struct queue_sched *qs = m->qs;
 	size_t i;
 
 	if (m->rwaiting)
@@ -989,5 +982,4 @@ queue_route_fini(struct queue_msg *m)
 	m->n_r = 0;
 	memset(&m->rtxn, 0, sizeof(m->rtxn));
 	m->rtxn.fd = -1;
-	(void)qs;
 }
