@@ -285,6 +285,8 @@ static const struct cfg_key cfg_keys[] = {
 	    NULL, "1" },
 	{ CFG_S_IMAPD, "timeout", CFG_T_DUR_MS, G(imapd.timeout_ms), 0,
 	    30 * SEC, DAY, NULL, "30m" },
+	{ CFG_S_IMAPD, "write_threads", CFG_T_UINT, G(imapd.write_threads),
+	    0, 1, 64, NULL, "8" },
 	{ CFG_S_IMAPD, "plaintext_auth", CFG_T_BOOL, G(imapd.plaintext_auth),
 	    0, 0, 0, NULL, "no" },
 

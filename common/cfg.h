@@ -163,6 +163,8 @@ struct cfg {
 		unsigned timeout_ms;		/* idle, 30m (RFC 9051 5.4) */
 		int plaintext_auth;		/* LOGIN, AUTHENTICATE before
 						 * TLS */
+		unsigned write_threads;		/* index writes and fsyncs
+						 * in parallel, per process, 8 */
 	} imapd;
 
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];

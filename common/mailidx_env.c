@@ -28,11 +28,18 @@
  * process open, so with others open it waits in want_mapsize for the
  * next begin) and returns MAILIDX_RETRY for the caller to start again.
  * Other processes see MDB_MAP_RESIZED at their next begin and adopt it.
+ *
+ * Threads: a handle may be used by several threads at once (imapd's
+ * loop reads while a worker writes; MDB_NOTLS).  idx->mu guards the
+ * count of open transactions and the map sizes; it is never held while
+ * LMDB may wait for its writer lock, except to adopt another process's
+ * growth (MDB_MAP_RESIZED, rare).
  */
 
 /* ---- errors, environment, transactions ---- */
 
-/* Double the map (capped); applied now if no transaction is open. */
+/* Double the map (capped); applied now if no transaction is open.
+ * idx->mu held. */
 static int
 mailidx_grow(struct mailidx *idx)
 {
@@ -68,8 +75,11 @@ mailidx_lmdb(struct mailidx_txn *t, int rc, const char *what,
 	mdb_txn_abort(t->txn);
 	t->txn = NULL;
 	t->retry = 1;
+	pthread_mutex_lock(&t->idx->mu);
 	t->idx->active--;
-	if (mailidx_grow(t->idx) < 0)
+	rc = mailidx_grow(t->idx);
+	pthread_mutex_unlock(&t->idx->mu);
+	if (rc < 0)
 		return mailidx_fail(why, "mail index is full (%llu MiB)",
 		    (unsigned long long)(MAILIDX_MAP_MAX >> 20));
 	mailidx_fail(why, "mail index map grown: run the transaction again");
@@ -98,27 +108,36 @@ mailidx_txn_begin(struct mailidx *idx, int write,
 	*txn_out = NULL;
 	if (write && idx->rdonly)
 		return mailidx_fail(why, "mail index opened read-only");
+	pthread_mutex_lock(&idx->mu);
 	if (idx->active == 0 && idx->want_mapsize > idx->mapsize &&
 	    mdb_env_set_mapsize(idx->env, idx->want_mapsize) == 0 &&
 	    mdb_env_info(idx->env, &ei) == 0)
 		idx->mapsize = ei.me_mapsize;
+	idx->active++;		/* ours from here: no resize meanwhile */
+	pthread_mutex_unlock(&idx->mu);
 	rc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY, &txn);
-	if (rc == MDB_MAP_RESIZED && idx->active == 0) {
-		/* another process grew the map: adopt its size */
-		if (mdb_env_set_mapsize(idx->env, 0) == 0 &&
-		    mdb_env_info(idx->env, &ei) == 0)
+	if (rc == MDB_MAP_RESIZED) {
+		pthread_mutex_lock(&idx->mu);
+		/* another process grew the map: adopt its size, if no
+		 * other transaction of this handle is open */
+		if (idx->active == 1 && mdb_env_set_mapsize(idx->env, 0) ==
+		    0 && mdb_env_info(idx->env, &ei) == 0)
 			idx->mapsize = ei.me_mapsize;
 		rc = mdb_txn_begin(idx->env, NULL, write ? 0 : MDB_RDONLY,
 		    &txn);
+		pthread_mutex_unlock(&idx->mu);
 	}
-	if (rc != 0)
+	if (rc != 0) {
+		pthread_mutex_lock(&idx->mu);
+		idx->active--;
+		pthread_mutex_unlock(&idx->mu);
 		return mailidx_fail(why, "mail index %s: %s", idx->dir,
 		    mdb_strerror(rc));
+	}
 	t = xcalloc(1, sizeof(*t));
 	t->idx = idx;
 	t->txn = txn;
 	t->write = write;
-	idx->active++;
 	*txn_out = t;
 	return 0;
 }
@@ -141,9 +160,13 @@ mailidx_txn_commit(struct mailidx_txn **tp, const char **why)
 	}
 	rc = mdb_txn_commit(t->txn);
 	t->txn = NULL;
+	pthread_mutex_lock(&t->idx->mu);
 	t->idx->active--;
-	if (rc == MDB_MAP_FULL) {
-		rc = mailidx_grow(t->idx) < 0 ? -1 : MAILIDX_RETRY;
+	if (rc == MDB_MAP_FULL)
+		rc = mailidx_grow(t->idx) < 0 ? MDB_PANIC : MDB_MAP_FULL;
+	pthread_mutex_unlock(&t->idx->mu);
+	if (rc == MDB_MAP_FULL || rc == MDB_PANIC) {
+		rc = rc == MDB_PANIC ? -1 : MAILIDX_RETRY;
 		xfree(tp);
 		if (rc == -1)
 			return mailidx_fail(why, "mail index is full");
@@ -164,7 +187,9 @@ mailidx_txn_abort(struct mailidx_txn **tp)
 		return;
 	if ((*tp)->txn != NULL) {
 		mdb_txn_abort((*tp)->txn);
+		pthread_mutex_lock(&(*tp)->idx->mu);
 		(*tp)->idx->active--;
+		pthread_mutex_unlock(&(*tp)->idx->mu);
 	}
 	xfree(tp);
 }
@@ -220,8 +245,8 @@ open_dbis(struct mailidx *idx, const char **why)
 static int
 env_open(struct mailidx *idx, const char *path, size_t map)
 {
-	unsigned ef = MDB_NOSUBDIR | MDB_NOTLS | (idx->rdonly ? MDB_RDONLY :
-	    0);
+	unsigned ef = MDB_NOSUBDIR | MDB_NOTLS | MDB_NOMETASYNC |
+	    (idx->rdonly ? MDB_RDONLY : 0);
 	MDB_envinfo ei;
 	int rc;
 
@@ -297,6 +322,7 @@ mailidx_open_map(const char *dir, int flags, size_t map,
 	} else if (stat(path, &st) < 0)
 		return mailidx_fail(why, "%s: %s", path, strerror(errno));
 	idx = xcalloc(1, sizeof(*idx));
+	pthread_mutex_init(&idx->mu, NULL);
 	strcpy(idx->dir, dir);
 	idx->rdonly = (flags & MAILIDX_RDONLY) != 0;
 	rc = env_open(idx, path, map);
@@ -305,6 +331,7 @@ mailidx_open_map(const char *dir, int flags, size_t map,
 		rc = env_open(idx, path, map);
 	}
 	if (rc != 0) {
+		pthread_mutex_destroy(&idx->mu);
 		xfree(&idx);
 		if (rc == MDB_NOTFOUND)
 			return mailidx_fail(why, "%s: not a mail index", path);
@@ -340,6 +367,7 @@ mailidx_close(struct mailidx **idx)
 		return;
 	BUG_ON((*idx)->active != 0);
 	mdb_env_close((*idx)->env);
+	pthread_mutex_destroy(&(*idx)->mu);
 	xfree(idx);
 }
 

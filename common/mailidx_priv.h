@@ -5,6 +5,7 @@
 
 #include <limits.h>
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "common/mailidx.h"
 
@@ -22,6 +23,9 @@ struct mailidx {
 	char dir[PATH_MAX];
 	int rdonly;
 	int rebuilt;
+	/* mu guards these three: imapd writes on worker threads while its
+	 * loop reads (mailidx_env.c) */
+	pthread_mutex_t mu;
 	int active;		/* open transactions of this handle */
 	size_t mapsize;
 	size_t want_mapsize;	/* growth waiting for active == 0 */

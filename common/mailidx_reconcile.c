@@ -356,6 +356,11 @@ mailidx_reconcile(struct mailidx_txn *t, const char *root, uint32_t mbox_id,
 		return mailidx_fail(why, "mail index: mailbox vanished");
 	mb.new_mtime_ns = mtime_keep(mtime_ns(&sn));
 	mb.cur_mtime_ns = mtime_keep(mtime_ns(&sc));
+	/* nothing found and nothing worth remembering (a recent mtime is
+	 * looked at again anyway): no write, so no commit to sync.  Our
+	 * own renames and links bring us here after every STORE. */
+	if (!changed && (mb.new_mtime_ns == 0 || mb.cur_mtime_ns == 0))
+		return 0;
 	if ((r = mailidx_mbox_put(t, &mb, why)) < 0)
 		return r;
 	*changed_out = changed;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -498,6 +499,16 @@ net_server_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				ev_timer_start(srv->loop, &srv->backoff);
 			}
 			return;
+		}
+		/* cio writes what a reply has at once; Nagle would only
+		 * hold back the last piece of one sent in two (an untagged
+		 * part, then the tagged line after a worker's fsync) until
+		 * the client's delayed ACK, tens of milliseconds */
+		if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+			int one = 1;
+
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
 		}
 		net_server_admit(srv, l, fd, (struct sockaddr *)&ss, len);
 	}

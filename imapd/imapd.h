@@ -12,6 +12,7 @@
 #include "common/authsess.h"
 #include "common/buf.h"
 #include "common/cfg.h"
+#include "common/mailidx.h"
 #include "common/net.h"
 #include "imapd/imap_parse.h"
 
@@ -70,6 +71,7 @@ struct imapd {
 	int ino_fd;			/* inotify, -1 if unavailable */
 	ev_io ino_w;
 	struct imap_watch *watches;
+	struct wpool *pool;		/* index writes, fsyncs */
 };
 
 /* RFC 9051 3: the connection states. */
@@ -87,6 +89,7 @@ enum imap_wait {
 	IMAP_W_SASL_CLIENT,	/* a "+ challenge" sent: a client line */
 	IMAP_W_IDLE,		/* IDLE: waiting for DONE */
 	IMAP_W_OUTPUT,		/* a long response waits for output to drain */
+	IMAP_W_WORKER,		/* the command waits for a worker thread */
 };
 
 /* ENABLE'd extensions (RFC 5161). */
@@ -146,6 +149,10 @@ struct imap_sess {
 	struct imap_user *u;		/* logged in */
 	struct imap_sel *sel;		/* SELECTED */
 	struct imap_fetch_job *fetch;	/* a FETCH being sent */
+
+	struct coro *co;		/* a command stopped for a worker */
+	int co_closed;			/* the connection went meanwhile */
+	char why_buf[160];		/* a worker's error message */
 };
 
 /* imap_rev2: the session asked for IMAP4rev2 (ENABLE IMAP4rev2); else
@@ -181,6 +188,14 @@ void imap_reply(struct imap_sess *s, const char *status, const char *fmt,
 #define imap_bad(s, ...) imap_reply((s), "BAD", __VA_ARGS__)
 void imap_set_state(struct imap_sess *s, enum imap_state st);
 void imap_wait_begin(struct imap_sess *s, enum imap_wait w, uint64_t reqid);
+/* imap_blocking: fn(arg) on a worker thread, the loop serving others
+ * meanwhile; the command goes on where it stopped.  Directly if not in
+ * a command's coroutine (imap_coro.h).  fn must not touch the session's
+ * output or any other session. */
+int imap_blocking(struct imap_sess *s, int (*fn)(void *arg), void *arg);
+/* imap_idx_write: mailidx_write of the session's user, so. */
+int imap_idx_write(struct imap_sess *s, mailidx_txn_fn fn, void *arg,
+    const char **why);
 void imap_wait_end(struct imap_sess *s);
 void imap_close(struct imap_sess *s, const char *why);
 int imap_auth_allowed(const struct imap_sess *s);
@@ -226,6 +241,9 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_close,
     imap_cmd_unselect, imap_cmd_check, imap_cmd_expunge, imap_cmd_fetch,
     imap_cmd_store, imap_cmd_idle;
 void imap_idle_line(struct imap_sess *s, struct span line);
+/* imap_sess_idle_update: tell a session in IDLE what changed (in a
+ * coroutine of its own, so its index writes run on a worker). */
+void imap_sess_idle_update(struct imap_sess *s);
 /* imap_uidset_add: ascending numbers as a sequence set "1:3,7". */
 void imap_uidset_add(struct buf *b, const uint32_t *v, size_t n);
 /* imap_flags_add: "FLAGS (...)" of message uid of the selected

@@ -13,7 +13,9 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/tlsw.h"
+#include "common/wpool.h"
 #include "common/xmem.h"
+#include "imapd/imap_coro.h"
 #include "imapd/imapd.h"
 
 /* How long imapd waits for authd before answering [SYS/TEMP]. */
@@ -139,6 +141,8 @@ main(int argc, char **argv)
 	free(path);
 	imap_auth_fetch_mechs(&imapd);
 	imap_watch_init(&imapd);
+	/* after the drop: the threads run as the unprivileged user */
+	imapd.pool = wpool_new(imapd.loop, ctx.cfg->imapd.write_threads);
 
 	ev_signal_init(&sig_term, sigterm_cb, SIGTERM);
 	ev_signal_init(&sig_int, sigterm_cb, SIGINT);
@@ -153,6 +157,8 @@ main(int argc, char **argv)
 	for (i = 0; i < CFG_LISTEN_KIND_MAX; i++)
 		net_server_free(&imapd.srv[i]);
 	ipcc_free(&imapd.authd);
+	wpool_free(&imapd.pool);	/* no session left, so no job */
+	coro_cache_drop();
 	imap_watch_fini(&imapd);
 	free(imapd.mail_dir);
 	tlsw_free(&imapd.tls);

@@ -383,6 +383,22 @@ append_link(struct imap_sess *s, struct app_ctx *c, const char *folder,
 	return 0;
 }
 
+struct link_arg {
+	struct imap_sess *s;
+	struct app_ctx *c;
+	const char *folder;
+	const char *no;		/* static text */
+};
+
+/* On a worker thread: the fsyncs. */
+static int
+append_link_run(void *arg)
+{
+	struct link_arg *a = arg;
+
+	return append_link(a->s, a->c, a->folder, &a->no);
+}
+
 /* "[APPENDUID v uid]", or with MULTIAPPEND a UID set (RFC 4315 3). */
 static void
 append_done(struct imap_sess *s, struct app_ctx *c)
@@ -458,14 +474,18 @@ imap_cmd_append(struct imap_sess *s, struct imap_args args, int uid)
 		imap_no(s, "%s", no);
 		goto drop;
 	}
-	if (append_files(s, &c, &no) != 0 ||
-	    append_link(s, &c, folder, &no) != 0) {
+	if (append_files(s, &c, &no) == 0) {
+		struct link_arg la = { s, &c, folder, NULL };
+
+		if (imap_blocking(s, append_link_run, &la) != 0)
+			no = la.no;
+	}
+	if (no != NULL) {
 		append_undo(&c, folder);
 		imap_no(s, "%s", no);
 		goto drop;
 	}
-	/* XXX: a write transaction on the loop (docs/imapd.md) */
-	rc = mailidx_write(s->u->idx, append_fn, &c, &why);
+	rc = imap_idx_write(s, append_fn, &c, &why);
 	if (rc != 0) {
 		append_undo(&c, folder);
 		imap_no(s, rc == 1 ? "[TRYCREATE] No such mailbox" : rc == 2 ?

@@ -83,6 +83,45 @@ copy_file(struct imap_sess *s, const char *src_root, const char *folder,
 	    0), o->file, sizeof(o->file), why);
 }
 
+struct files_arg {
+	struct imap_sess *s;
+	const char *src_root, *folder;
+	struct copy_ctx *c;
+	size_t done;		/* files copied */
+	const char *why;
+};
+
+/* On a worker thread: the files and their fsyncs. */
+static int
+copy_files_run(void *arg)
+{
+	struct files_arg *a = arg;
+	const char *why = NULL;
+
+	for (a->done = 0; a->done < a->c->n; a->done++)
+		if (copy_file(a->s, a->src_root, a->folder,
+		    &a->c->v[a->done], &why) != 0) {
+			/* why may be in this thread's buffer */
+			snprintf(a->s->why_buf, sizeof(a->s->why_buf), "%s",
+			    why != NULL ? why : "?");
+			a->why = a->s->why_buf;
+			return -1;
+		}
+	return 0;
+}
+
+/* copy_file for each of c's messages, off the loop; how many done. */
+static size_t
+copy_files(struct imap_sess *s, const char *src_root, const char *folder,
+    struct copy_ctx *c, const char **why)
+{
+	struct files_arg a = { s, src_root, folder, c, 0, NULL };
+
+	if (imap_blocking(s, copy_files_run, &a) != 0)
+		*why = a.why;
+	return a.done;
+}
+
 static int
 copy_index_fn(struct mailidx_txn *t, void *arg, const char **why)
 {
@@ -230,11 +269,8 @@ copy_common(struct imap_sess *s, struct imap_args args, int uid, int move)
 			(void)collect_fn(&m, &c);
 	}
 	mailidx_txn_abort(&t);
-	for (i = 0; i < c.n; i++)
-		if (copy_file(s, src_root, folder, &c.v[i], &why) != 0)
-			break;
-	/* XXX: a write transaction on the loop (docs/imapd.md) */
-	if (i < c.n || (rc = mailidx_write(s->u->idx, copy_index_fn, &c,
+	i = copy_files(s, src_root, folder, &c, &why);
+	if (i < c.n || (rc = imap_idx_write(s, copy_index_fn, &c,
 	    &why)) != 0) {
 		size_t k;
 
@@ -265,7 +301,7 @@ copy_common(struct imap_sess *s, struct imap_args args, int uid, int move)
 		imap_send(s, b.data, b.len);
 		imap_send(s, "Moved\r\n", 7);
 		buf_reset(&b);
-		if (mailidx_write(s->u->idx, move_expunge_fn, &c, &why) != 0)
+		if (imap_idx_write(s, move_expunge_fn, &c, &why) != 0)
 			log_warn("conn=%s event=move-expunge-failed reason="
 			    "\"%s\"", s->id, why ? why : "?");
 		else
@@ -327,7 +363,7 @@ imap_move_inbox(struct imap_sess *s, uint32_t inbox_id, const char *to,
 	char folder[PATH_MAX], p[PATH_MAX + MAILIDX_FILE_MAX + 2];
 	struct copy_ctx c = { s, to, inbox_id, NULL, 0, 0 };
 	struct mailidx_txn *t;
-	size_t i;
+	size_t i = 0;
 	int rc = 0;
 
 	if (imap_sel_dir(s, to, folder, sizeof(folder)) != 0) {
@@ -339,10 +375,10 @@ imap_move_inbox(struct imap_sess *s, uint32_t inbox_id, const char *to,
 	if (mailidx_msg_range(t, inbox_id, 1, UINT32_MAX, all_fn, &c) < 0)
 		rc = -1;
 	mailidx_txn_abort(&t);
-	for (i = 0; rc == 0 && i < c.n; i++)
-		if (copy_file(s, s->u->root, folder, &c.v[i], why) != 0)
-			rc = -1;
-	if (rc == 0 && c.n > 0 && mailidx_write(s->u->idx, copy_index_fn, &c,
+	if (rc == 0 && (i = copy_files(s, s->u->root, folder, &c, why)) <
+	    c.n)
+		rc = -1;
+	if (rc == 0 && c.n > 0 && imap_idx_write(s, copy_index_fn, &c,
 	    why) != 0)
 		rc = -1;
 	if (rc != 0) {
@@ -353,7 +389,7 @@ imap_move_inbox(struct imap_sess *s, uint32_t inbox_id, const char *to,
 		free(c.v);
 		return -1;
 	}
-	if (c.n > 0 && mailidx_write(s->u->idx, move_expunge_fn, &c,
+	if (c.n > 0 && imap_idx_write(s, move_expunge_fn, &c,
 	    why) == 0)
 		for (i = 0; i < c.n; i++) {
 			snprintf(p, sizeof(p), "%s/%s", s->u->root,

@@ -632,7 +632,7 @@ imap_cmd_create(struct imap_sess *s, struct imap_args args, int uid)
 		imap_no(s, "[CANNOT] Cannot make the folder");
 		return;
 	}
-	rc = mailidx_write(s->u->idx, create_fn, &op, &why);
+	rc = imap_idx_write(s, create_fn, &op, &why);
 	if (rc == 1 && op.exists) {
 		imap_no(s, "[ALREADYEXISTS] Mailbox exists");
 		return;
@@ -713,7 +713,7 @@ imap_cmd_delete(struct imap_sess *s, struct imap_args args, int uid)
 		imap_no(s, "[INUSE] Mailbox is selected; close it first");
 		return;
 	}
-	rc = mailidx_write(s->u->idx, delete_fn, &op, &why);
+	rc = imap_idx_write(s, delete_fn, &op, &why);
 	if (rc == 1) {
 		imap_no(s, "[NONEXISTENT] No such mailbox");
 		return;
@@ -784,7 +784,7 @@ rename_inbox(struct imap_sess *s, const char *to)
 	int rc;
 
 	if (folder_make(s, to, &why) != 0 ||
-	    (rc = mailidx_write(s->u->idx, create_fn, &op, &why)) != 0) {
+	    (rc = imap_idx_write(s, create_fn, &op, &why)) != 0) {
 		imap_no(s, "[CANNOT] Cannot create the mailbox");
 		return;
 	}
@@ -862,7 +862,7 @@ imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 		snprintf(sup, sizeof(sup), "%.*s", (int)(strrchr(to, '/') -
 		    to), to);
 		if (folder_make(s, sup, &why) != 0 ||
-		    mailidx_write(s->u->idx, create_fn, &cop, &why) < 0) {
+		    imap_idx_write(s, create_fn, &cop, &why) < 0) {
 			free(l.m);
 			imap_no(s, "[CANNOT] Cannot make the superior names");
 			return;
@@ -874,7 +874,7 @@ imap_cmd_rename(struct imap_sess *s, struct imap_args args, int uid)
 		imap_no(s, "[CANNOT] Cannot rename the folder");
 		return;
 	}
-	rc = mailidx_write(s->u->idx, rename_fn, &op, &why);
+	rc = imap_idx_write(s, rename_fn, &op, &why);
 	if (rc != 0) {
 		(void)rename_dirs(s, &l, from, to, 1);
 		free(l.m);
@@ -916,7 +916,7 @@ subscribe(struct imap_sess *s, struct imap_args args, int on)
 	}
 	if (imap_mbox_name(s, imap_args_at(args, 0), name, sizeof(name)))
 		return;
-	rc = mailidx_write(s->u->idx, subscribe_fn, &op, &why);
+	rc = imap_idx_write(s, subscribe_fn, &op, &why);
 	if (rc == 1)
 		imap_no(s, "[NONEXISTENT] No such mailbox");
 	else if (rc != 0)
@@ -1008,7 +1008,7 @@ status_send(struct imap_sess *s, const char *name,
 		if (imap_arg_atom_is(a, "RECENT"))
 			c.want_recent = !imap_rev2(s);
 
-	rc = mailidx_write(s->u->idx, status_fn, &c, &why);
+	rc = imap_idx_write(s, status_fn, &c, &why);
 	if (rc != 0) {
 		if (rc != 1)
 			log_warn("conn=%s event=status-failed mailbox=\"%s\" "

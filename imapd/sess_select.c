@@ -323,14 +323,17 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 	if (sel == NULL)
 		return;
 	if (sel->changed) {
-		/* files other programs dropped in or removed */
+		/* files other programs dropped in or removed; cleared
+		 * first: an event while the write waits sets it again */
+		sel->changed = 0;
 		rc.path = s->u->root;
 		rc.mbox_id = sel->mbox_id;
-		if (mailidx_write(s->u->idx, reconcile_fn, &rc, &why) != 0)
+		if (imap_idx_write(s, reconcile_fn, &rc, &why) != 0)
 			log_warn("conn=%s event=reconcile-failed reason=\"%s\"",
 			    s->id, why ? why : "?");
+		if (s->sel != sel)
+			return;	/* closed meanwhile */
 	}
-	sel->changed = 0;
 	if (mailidx_txn_begin(s->u->idx, 0, &c.t, &why) != 0)
 		return;
 	if (mailidx_mbox_get_id(c.t, sel->mbox_id, &mb) != 1) {
@@ -374,7 +377,7 @@ imap_sel_update(struct imap_sess *s, int allow_expunge)
 			sel_recent_add(sel, mb.recent_uid > sel->uidnext ?
 			    mb.recent_uid : sel->uidnext, mb.uidnext);
 		else if (mb.recent_uid < mb.uidnext &&	/* not all taken */
-		    mailidx_write(s->u->idx, claim_fn, &cl, &why) == 0)
+		    imap_idx_write(s, claim_fn, &cl, &why) == 0)
 			sel_recent_add(sel, cl.lo, cl.hi);
 		if (sel->n != n0)
 			snprintf(recent, sizeof(recent), "* %u RECENT\r\n",
@@ -408,8 +411,7 @@ imap_notify(struct imapd *d, int wd)
 			continue;
 		sel->changed = 1;
 		/* RFC 2177: IDLE tells changes as they happen */
-		if (s->wait == IMAP_W_IDLE && s->state == IMAP_S_SELECTED)
-			imap_sel_update(s, 1);
+		imap_sess_idle_update(s);
 	}
 }
 
@@ -626,7 +628,7 @@ select_common(struct imap_sess *s, struct imap_args args, int ro)
 	}
 	c.root = s->u->root;
 	c.claim = !ro && !imap_rev2(s);
-	rc = mailidx_write(s->u->idx, select_fn, &c, &why);
+	rc = imap_idx_write(s, select_fn, &c, &why);
 	if (rc == 0 && mailidx_txn_begin(s->u->idx, 0, &t, &why) == 0) {
 		rc = mailidx_msg_range(t, c.mb.id, 1, UINT32_MAX, sel_msg_fn,
 		    &c) < 0 ? -1 : 0;
@@ -773,7 +775,7 @@ expunge(struct imap_sess *s, const struct imap_seq *uids, int silent)
 	if (imap_sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
 		return -1;
 	buf_init(&c.files, 1024, (size_t)64 << 20);
-	rc = mailidx_write(s->u->idx, exp_fn, &c, &why);
+	rc = imap_idx_write(s, exp_fn, &c, &why);
 	if (rc != 0) {
 		buf_fini(&c.files);
 		return -1;
@@ -921,12 +923,74 @@ struct store_ctx {
 	uint64_t unchangedsince;	/* RFC 7162 3.1.3, 0: none */
 	int unch_zero;		/* UNCHANGEDSINCE 0: every message fails */
 	struct buf modified;	/* u32 MSNs or UIDs that failed it */
+	char root[PATH_MAX];	/* the mailbox's directory */
+	struct buf renamed;	/* old NUL new NUL: undone if not committed */
 };
 
 struct store_rec {
 	uint32_t uid, msn, flags;
 	uint64_t keywords, modseq;
 };
+
+/* Put back the names of a transaction that was not committed. */
+static void
+store_undo(struct store_ctx *c)
+{
+	char from[PATH_MAX + MAILIDX_FILE_MAX + 2];
+	char to[PATH_MAX + MAILIDX_FILE_MAX + 2];
+	size_t off = 0;
+
+	while (off < c->renamed.len) {
+		const char *old = (const char *)c->renamed.data + off;
+		const char *now = old + strlen(old) + 1;
+
+		off += strlen(old) + strlen(now) + 2;
+		snprintf(from, sizeof(from), "%s/%s", c->root, now);
+		snprintf(to, sizeof(to), "%s/%s", c->root, old);
+		if (rename(from, to) < 0)
+			log_warn("event=store-undo-failed file=%s reason=\"%s\"",
+			    now, strerror(errno));
+	}
+	buf_reset(&c->renamed);
+}
+
+/* The file's ":2," letters follow the flags (docs/store.md), so other
+ * Maildir readers agree.  Renamed in the transaction that stores the
+ * flags, and the new name recorded there: one commit.  A crash before
+ * the commit leaves a name reconcile matches by its base and takes the
+ * letters of (common/mailidx_reconcile.c); a failed commit is undone. */
+static int
+store_file(struct store_ctx *c, struct mailidx_txn *t,
+    const struct mailidx_msg *m, const char **why)
+{
+	char file[MAILIDX_FILE_MAX + 1];
+	const char *info = strstr(m->file, ":2,"), *err = NULL;
+	uint64_t letters = 0, want;
+	int rc;
+
+	if (info != NULL && maildir_flags_parse(span_cstr(info + 3),
+	    &letters) != 0)
+		letters = 0;
+	want = mailidx_flags_to_maildir(m->flags, letters);
+	if (info != NULL && want == letters && strncmp(m->file, "cur/", 4) == 0)
+		return 0;
+	if ((rc = maildir_set_flags(c->root, m->file, want, file,
+	    sizeof(file), &err)) != 0) {
+		if (rc < 0)	/* the flags stand; the name follows later */
+			log_warn("conn=%s event=rename-failed reason=\"%s\"",
+			    c->s->id, err ? err : "?");
+		return 0;	/* 1: gone, another program removed it */
+	}
+	if (strcmp(file, m->file) == 0)
+		return 0;
+	if (buf_add(&c->renamed, m->file, strlen(m->file) + 1) != 0 ||
+	    buf_add(&c->renamed, file, strlen(file) + 1) != 0) {
+		*why = "out of memory";
+		return -1;
+	}
+	rc = mailidx_msg_set_file(t, c->s->sel->mbox_id, m->uid, file, why);
+	return rc < 0 ? -1 : 0;
+}
 
 static int
 store_fn(struct mailidx_txn *t, void *arg, const char **why)
@@ -943,6 +1007,7 @@ store_fn(struct mailidx_txn *t, void *arg, const char **why)
 	size_t i;
 	int modified, rc;
 
+	store_undo(c);		/* a run again after the map grew */
 	buf_reset(&c->recs);
 	buf_reset(&c->modified);
 	c->keywords = 0;
@@ -988,80 +1053,29 @@ store_fn(struct mailidx_txn *t, void *arg, const char **why)
 		rec.flags = m.flags;
 		rec.keywords = m.keywords;
 		if (buf_add(&c->recs, &rec, sizeof(rec)) != 0 ||
-		    buf_add(&c->recs, m.file, strlen(m.file) + 1) != 0)
+		    buf_add(&c->recs, m.file, strlen(m.file) + 1) != 0 ||
+		    store_file(c, t, &m, why) < 0)
 			return -1;
 	}
 	return 0;
 }
 
-struct rename_ctx {
-	uint32_t mbox_id;
-	struct buf recs;	/* u32 uid, then the new name and a NUL */
-};
-
+/* The flags stored and the files renamed, in one write transaction. */
 static int
-rename_fn(struct mailidx_txn *t, void *arg, const char **why)
+store_run(struct imap_sess *s, struct store_ctx *c, const char **why)
 {
-	struct rename_ctx *c = arg;
-	size_t off = 0;
-	uint32_t uid;
 	int rc;
 
-	while (off < c->recs.len) {
-		const char *file;
-
-		memcpy(&uid, c->recs.data + off, sizeof(uid));
-		file = (const char *)c->recs.data + off + sizeof(uid);
-		off += sizeof(uid) + strlen(file) + 1;
-		if ((rc = mailidx_msg_set_file(t, c->mbox_id, uid, file,
-		    why)) != 0 && rc != 1)
-			return rc;
+	if (imap_sel_dir(s, s->sel->name, c->root, sizeof(c->root)) != 0) {
+		*why = "mailbox path too long";
+		return -1;
 	}
-	return 0;
-}
-
-/* The files' ":2," letters follow the flags (docs/store.md), so other
- * Maildir readers agree; a crash between the rename and the index
- * leaves names reconcile matches by their base. */
-static void
-store_rename(struct imap_sess *s, struct store_ctx *c)
-{
-	struct rename_ctx rc = { s->sel->mbox_id, { 0 } };
-	char root[PATH_MAX], file[MAILIDX_FILE_MAX + 1];
-	const char *why = NULL;
-	struct store_rec rec;
-	size_t off = 0;
-
-	if (imap_sel_dir(s, s->sel->name, root, sizeof(root)) != 0)
-		return;
-	buf_init(&rc.recs, 1024, (size_t)64 << 20);
-	while (off < c->recs.len) {
-		const char *old = (const char *)c->recs.data + off +
-		    sizeof(rec), *info;
-		uint64_t letters = 0, want;
-
-		memcpy(&rec, c->recs.data + off, sizeof(rec));
-		off += sizeof(rec) + strlen(old) + 1;
-		info = strstr(old, ":2,");
-		if (info != NULL && maildir_flags_parse(span_cstr(info + 3),
-		    &letters) != 0)
-			letters = 0;
-		want = mailidx_flags_to_maildir(rec.flags, letters);
-		if (info != NULL && want == letters &&
-		    strncmp(old, "cur/", 4) == 0)
-			continue;
-		if (maildir_set_flags(root, old, want, file, sizeof(file),
-		    &why) != 0)
-			continue;
-		if (buf_add(&rc.recs, &rec.uid, sizeof(rec.uid)) != 0 ||
-		    buf_add(&rc.recs, file, strlen(file) + 1) != 0)
-			break;
-	}
-	if (rc.recs.len > 0 && mailidx_write(s->u->idx, rename_fn, &rc,
-	    &why) != 0)
-		log_warn("conn=%s event=rename-record-failed reason=\"%s\"",
-		    s->id, why ? why : "?");
-	buf_fini(&rc.recs);
+	buf_init(&c->renamed, 1024, (size_t)64 << 20);
+	rc = imap_idx_write(s, store_fn, c, why);
+	if (rc != 0)
+		store_undo(c);
+	buf_fini(&c->renamed);
+	return rc;
 }
 
 static int
@@ -1196,8 +1210,7 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 	c.uid = uid;
 	buf_init(&c.recs, 1024, (size_t)64 << 20);
 	buf_init(&c.modified, 64, (size_t)16 << 20);
-	/* XXX: a write transaction on the loop (docs/imapd.md) */
-	rc = mailidx_write(s->u->idx, store_fn, &c, &why);
+	rc = store_run(s, &c, &why);
 	if (rc != 0) {
 		buf_fini(&c.recs);
 		buf_fini(&c.modified);
@@ -1206,7 +1219,6 @@ imap_cmd_store(struct imap_sess *s, struct imap_args args, int uid)
 		    "[SERVERBUG] Cannot store the flags");
 		return;
 	}
-	store_rename(s, &c);
 	/* our own changes are told here; the cursor moves past them only
 	 * if nothing of others' was pending */
 	if (c.before == s->sel->modseq && mailidx_txn_begin(s->u->idx, 0, &t,
@@ -1276,8 +1288,7 @@ imap_mark_seen(struct imap_sess *s, const struct imap_seq *set, int uid)
 	c.flags = MAILIDX_F_SEEN;
 	buf_init(&c.recs, 1024, (size_t)64 << 20);
 	buf_init(&c.modified, 64, 1024);
-	if (mailidx_write(s->u->idx, store_fn, &c, &why) == 0) {
-		store_rename(s, &c);
+	if (store_run(s, &c, &why) == 0) {
 		if (c.before == s->sel->modseq && mailidx_txn_begin(s->u->idx,
 		    0, &t, &why) == 0) {
 			struct mailidx_mbox mb;

@@ -11,7 +11,9 @@
 #include "common/ipcc.h"
 #include "common/log.h"
 #include "common/tlsw.h"
+#include "common/wpool.h"
 #include "common/xmem.h"
+#include "imapd/imap_coro.h"
 #include "imapd/imapd.h"
 
 /* Bad commands a session may send before it is closed. */
@@ -412,6 +414,189 @@ client_line(struct imap_sess *s, struct span in, struct span *line)
 	return eol + 1;
 }
 
+/* ---- commands that wait for worker threads (imap_coro.h) ----
+ *
+ * Every command runs in a coroutine.  An index write or an fsync goes to
+ * a worker thread (DESIGN.md: nothing that can block runs on a loop
+ * serving others) and the command yields: the session stops reading
+ * (IMAP_W_WORKER), the loop serves the other sessions, and the worker's
+ * done() resumes the command where it stopped.  A command that does not
+ * wait runs to its end at once, as on the loop's own stack.
+ */
+
+struct imap_work {
+	struct wpool_job job;		/* first: the job is the work */
+	struct imap_sess *s;
+	int (*fn)(void *arg);
+	void *arg;
+	int rc;
+};
+
+static void co_end(struct imap_sess *s);
+
+static void
+work_run(struct wpool_job *job)
+{
+	struct imap_work *w = (struct imap_work *)job;
+
+	w->rc = w->fn(w->arg);
+}
+
+static void
+work_done(struct wpool_job *job)
+{
+	struct imap_sess *s = ((struct imap_work *)job)->s;
+
+	/* w is on the coroutine's stack: not used past this point */
+	if (coro_resume(s->co))
+		co_end(s);
+}
+
+int
+imap_blocking(struct imap_sess *s, int (*fn)(void *arg), void *arg)
+{
+	struct imap_work w;
+	enum imap_wait was = s->wait;
+	uint64_t reqid = s->wait_reqid;
+
+	if (coro_self() == NULL || s->co != coro_self() || s->d->pool == NULL)
+		return fn(arg);
+	memset(&w, 0, sizeof(w));
+	w.job.run = work_run;
+	w.job.done = work_done;
+	w.s = s;
+	w.fn = fn;
+	w.arg = arg;
+	s->wait = IMAP_W_WORKER;
+	cio_pause(s->io);
+	wpool_submit(s->d->pool, &w.job);
+	coro_yield();
+	s->wait = was;
+	s->wait_reqid = reqid;
+	return w.rc;
+}
+
+struct idx_write {
+	struct imap_sess *s;
+	mailidx_txn_fn fn;
+	void *arg;
+	const char *why;
+};
+
+static int
+idx_write_run(void *arg)
+{
+	struct idx_write *iw = arg;
+	const char *why = NULL;
+	int rc;
+
+	rc = mailidx_write(iw->s->u->idx, iw->fn, iw->arg, &why);
+	/* why may be in this thread's own buffer: copied before another
+	 * job of this thread can overwrite it */
+	if (rc != 0) {
+		snprintf(iw->s->why_buf, sizeof(iw->s->why_buf), "%s",
+		    why != NULL ? why : "?");
+		iw->why = iw->s->why_buf;
+	}
+	return rc;
+}
+
+int
+imap_idx_write(struct imap_sess *s, mailidx_txn_fn fn, void *arg,
+    const char **why)
+{
+	struct idx_write iw = { s, fn, arg, NULL };
+	int rc = imap_blocking(s, idx_write_run, &iw);
+
+	if (rc != 0 && why != NULL)
+		*why = iw.why;
+	return rc;
+}
+
+/* A command's coroutine ended after it had waited: take up the input
+ * where the session stopped reading, as imap_data does after a command
+ * that did not wait. */
+static void
+co_end(struct imap_sess *s)
+{
+	s->co = NULL;
+	if (s->co_closed) {
+		imap_sess_free(s);
+		return;
+	}
+	if (s->wait == IMAP_W_NONE)
+		s->tag[0] = '\0';
+	if (s->state == IMAP_S_LOGOUT)
+		return;
+	if (s->ps != NULL && imap_parse_idle(s->ps) && s->wait ==
+	    IMAP_W_NONE)
+		parser_put(s);
+	/* imap_blocking paused the reader; these waits read */
+	if (s->wait == IMAP_W_NONE || s->wait == IMAP_W_IDLE ||
+	    s->wait == IMAP_W_SASL_CLIENT)
+		cio_resume(s->io);
+	/* a change seen while the update waited: IDLE tells it now */
+	if (s->wait == IMAP_W_IDLE)
+		imap_sess_idle_update(s);
+}
+
+struct co_arg {
+	struct imap_sess *s;
+	const struct imap_cmd *cmd;	/* valid until the first yield */
+	struct span line;		/* likewise */
+};
+
+static void
+dispatch_co(void *arg)
+{
+	struct co_arg *a = arg;
+	struct imap_cmd cmd = *a->cmd;	/* the parser keeps what it points to */
+
+	dispatch(a->s, &cmd);
+}
+
+static void
+idle_line_co(void *arg)
+{
+	struct co_arg *a = arg;
+
+	imap_idle_line(a->s, a->line);
+}
+
+static void
+idle_update_co(void *arg)
+{
+	struct co_arg *a = arg;
+
+	imap_sel_update(a->s, 1);
+}
+
+/* Run fn in a coroutine for s: done at once, or s->co set until its
+ * worker's done() resumes and ends it. */
+static void
+co_start(struct imap_sess *s, coro_fn fn, struct co_arg *a)
+{
+	struct coro *co;
+
+	BUG_ON(s->co != NULL);
+	if (coro_run(fn, a, &co))
+		return;
+	s->co = co;
+}
+
+/* RFC 2177: a session in IDLE is told of changes as they happen. */
+void
+imap_sess_idle_update(struct imap_sess *s)
+{
+	struct co_arg a = { s, NULL, { NULL, 0 } };
+
+	/* one at a time; the one running looks again when it ends */
+	if (s->co != NULL || s->sel == NULL || !s->sel->changed ||
+	    s->state != IMAP_S_SELECTED || s->wait != IMAP_W_IDLE)
+		return;
+	co_start(s, idle_update_co, &a);
+}
+
 static void
 imap_data(struct imap_sess *s, struct cio_ev *ev)
 {
@@ -434,9 +619,11 @@ imap_data(struct imap_sess *s, struct cio_ev *ev)
 				break;
 			}
 			off += used;
-			if (s->wait == IMAP_W_IDLE)
-				imap_idle_line(s, line);
-			else
+			if (s->wait == IMAP_W_IDLE) {
+				struct co_arg a = { s, NULL, line };
+
+				co_start(s, idle_line_co, &a);
+			} else
 				imap_auth_line(s, line);
 			continue;
 		}
@@ -461,7 +648,11 @@ imap_data(struct imap_sess *s, struct cio_ev *ev)
 			break;
 		}
 		s->in_after = in.n - off;
-		dispatch(s, &cmd);
+		{
+			struct co_arg a = { s, &cmd, { NULL, 0 } };
+
+			co_start(s, dispatch_co, &a);
+		}
 		if (s->wait == IMAP_W_NONE)
 			s->tag[0] = '\0';
 		if (s->ps == NULL)	/* STARTTLS threw the rest away */
@@ -542,6 +733,8 @@ imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 		    cio_tls_version(io), cio_tls_cipher(io));
 		break;
 	case CIO_DRAINED:
+		if (s->co != NULL)	/* its command goes on later */
+			break;
 		/* IDLE may last for hours: no compressor meanwhile (each
 		 * "+ idling" or update is followed by this event) */
 		if (s->wait == IMAP_W_IDLE)
@@ -549,6 +742,14 @@ imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 		imap_fetch_drained(s);
 		break;
 	case CIO_CLOSED:
+		if (s->co != NULL) {
+			/* freed when its command's worker is done */
+			s->co_closed = 1;
+			imap_set_state(s, IMAP_S_LOGOUT);
+			log_info("conn=%s event=disconnect reason=\"%s\" "
+			    "waiting=worker", s->id, ev->why);
+			break;
+		}
 		log_info("conn=%s event=disconnect reason=\"%s\" "
 		    "duration=%.3fs", s->id, ev->why,
 		    ev_now(s->d->loop) - s->started);

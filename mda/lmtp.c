@@ -24,7 +24,7 @@ static const char *const state_names[] = {
 
 /* A RCPT being checked on a worker. */
 struct lmtp_check {
-	struct mda_job job;		/* first: the job is the check */
+	struct wpool_job job;		/* first: the job is the check */
 	struct lmtp_sess *s;
 	char *addr;
 	uint64_t size;
@@ -261,7 +261,7 @@ cmd_mail(struct lmtp_sess *s, const struct smtp_cmd *c)
 /* ---- RCPT: checked on a worker ---- */
 
 static void
-check_run(struct mda_job *job)
+check_run(struct wpool_job *job)
 {
 	struct lmtp_check *k = (struct lmtp_check *)job;
 
@@ -289,7 +289,7 @@ check_free(struct lmtp_check *k)
 }
 
 static void
-check_done(struct mda_job *job)
+check_done(struct wpool_job *job)
 {
 	struct lmtp_check *k = (struct lmtp_check *)job;
 	struct lmtp_sess *s = k->s;
@@ -375,7 +375,7 @@ cmd_rcpt(struct lmtp_sess *s, const struct smtp_cmd *c)
 	s->jobs++;
 	/* replies stay in order: no further command until this one's */
 	cio_pause(s->io);
-	mda_pool_submit(s->srv->pool, &k->job);
+	wpool_submit(s->srv->pool, &k->job);
 }
 
 /* ---- dispatch ---- */
@@ -523,7 +523,7 @@ lmtp_sess_free(struct lmtp_sess *s)
 
 struct lmtp_server *
 lmtp_server_new(struct ev_loop *loop, const struct cfg *cfg,
-    struct mda_pool *pool, struct mda_store *st, const char *authd_path,
+    struct wpool *pool, struct mda_store *st, const char *authd_path,
     const char *tmp_dir)
 {
 	struct lmtp_server *srv = xcalloc(1, sizeof(*srv));

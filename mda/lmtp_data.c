@@ -120,7 +120,7 @@ replies_all(struct lmtp_sess *s, int code, const char *enh, const char *text)
 }
 
 static void
-deliver_run(struct mda_job *job)
+deliver_run(struct wpool_job *job)
 {
 	struct lmtp_rcpt *r = (struct lmtp_rcpt *)job;
 	struct lmtp_sess *s = r->s;
@@ -180,7 +180,7 @@ deliver_run(struct mda_job *job)
 }
 
 static void
-deliver_done(struct mda_job *job)
+deliver_done(struct wpool_job *job)
 {
 	struct lmtp_rcpt *r = (struct lmtp_rcpt *)job;
 	struct lmtp_sess *s = r->s;
@@ -227,7 +227,7 @@ message_end(struct lmtp_sess *s)
 		r->job.run = deliver_run;
 		r->job.done = deliver_done;
 		s->jobs++;
-		mda_pool_submit(s->srv->pool, &r->job);
+		wpool_submit(s->srv->pool, &r->job);
 	}
 }
 

@@ -34,7 +34,7 @@ enum lmtp_state {
 struct lmtp_server {
 	struct ev_loop *loop;
 	const struct cfg *cfg;
-	struct mda_pool *pool;
+	struct wpool *pool;
 	struct mda_store *st;
 	char *authd_path;
 	char *tmp_dir;
@@ -48,7 +48,7 @@ struct lmtp_server {
 
 /* An accepted recipient, and its delivery job. */
 struct lmtp_rcpt {
-	struct mda_job job;		/* first: the job is the rcpt */
+	struct wpool_job job;		/* first: the job is the rcpt */
 	struct lmtp_sess *s;
 	char *addr;			/* as given in RCPT */
 	struct mda_rcpt_res *res;	/* its mailboxes and quotas */

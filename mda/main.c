@@ -80,7 +80,7 @@ mda_daemon(int argc, char **argv)
 	static struct mda m;
 	ev_signal sig_term, sig_int, sig_hup;
 	struct peer_set peers;
-	struct mda_pool *pool;
+	struct wpool *pool;
 	struct mda_store *st;
 	const char *why = NULL;
 	char *mail_dir, *tmp_dir, *authd_path;
@@ -102,7 +102,7 @@ mda_daemon(int argc, char **argv)
 
 	m.loop = EV_DEFAULT;
 	workers = m.ctx.cfg->mda.d.workers ? m.ctx.cfg->mda.d.workers : 1;
-	pool = mda_pool_new(m.loop, workers);
+	pool = wpool_new(m.loop, workers);
 	st = mda_store_new(mail_dir, m.ctx.cfg->hostname);
 	authd_path = xasprintf("%s/authd.sock", m.ctx.cfg->run_dir);
 	m.srv = lmtp_server_new(m.loop, m.ctx.cfg, pool, st, authd_path,
@@ -121,7 +121,7 @@ mda_daemon(int argc, char **argv)
 	ev_run(m.loop, 0);
 
 	lmtp_server_free(&m.srv);
-	mda_pool_free(&pool);
+	wpool_free(&pool);
 	mda_store_free(&st);
 	free(authd_path);
 	free(mail_dir);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/wpool.h"
 #include "common/userdb.h"
 
 struct ev_loop;
@@ -135,25 +136,6 @@ struct mda_rcpt_res {
 void mda_rcpt_check(const char *authd_path, struct mda_store *st,
     const char *addr, uint64_t size, struct mda_rcpt_res *out);
 
-/* ---- pool.c: worker threads, results back on the loop ---- */
-
-struct mda_job;
-typedef void (*mda_job_fn)(struct mda_job *job);
-
-struct mda_job {
-	mda_job_fn run;		/* on a worker thread */
-	mda_job_fn done;	/* then on the loop thread */
-	struct mda_job *next;	/* private */
-};
-
-struct mda_pool;
-
-struct mda_pool *mda_pool_new(struct ev_loop *loop, unsigned threads);
-/* mda_pool_submit: loop thread; job borrowed until its done() ran. */
-void mda_pool_submit(struct mda_pool *p, struct mda_job *job);
-/* mda_pool_free: run every job still queued, join the threads. */
-void mda_pool_free(struct mda_pool **p);
-
 /* ---- lmtp.c: the LMTP server ---- */
 
 struct cfg;
@@ -161,7 +143,7 @@ struct peer_set;
 struct lmtp_server;
 
 struct lmtp_server *lmtp_server_new(struct ev_loop *loop,
-    const struct cfg *cfg, struct mda_pool *pool, struct mda_store *st,
+    const struct cfg *cfg, struct wpool *pool, struct mda_store *st,
     const char *authd_path, const char *tmp_dir);
 /* lmtp_server_listen: serve fd (owned), checking each peer's uid. */
 void lmtp_server_listen(struct lmtp_server *srv, int fd,

@@ -1,4 +1,4 @@
-/* Worker threads for the MDA: blocking work (authd, fsync, LMDB) off the loop, results back through an ev_async. */
+/* Worker threads: blocking work (authd, fsync, LMDB) off the loop, results back through an ev_async. */
 /* SPDX-License-Identifier: ISC */
 #include <pthread.h>
 #include <stdlib.h>
@@ -6,10 +6,10 @@
 #include <ev.h>
 
 #include "common/log.h"
+#include "common/wpool.h"
 #include "common/xmem.h"
-#include "mda/mda.h"
 
-struct mda_pool {
+struct wpool {
 	struct ev_loop *loop;
 	ev_async async_w;
 	pthread_t *threads;
@@ -17,17 +17,17 @@ struct mda_pool {
 	/* guarded by mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct mda_job *todo, **todo_tail;	/* FIFO */
-	struct mda_job *finished;		/* for the loop */
+	struct wpool_job *todo, **todo_tail;	/* FIFO */
+	struct wpool_job *finished;		/* for the loop */
 	size_t inflight;
 	int stop;
 };
 
 static void *
-mda_pool_main(void *arg)
+wpool_main(void *arg)
 {
-	struct mda_pool *p = arg;
-	struct mda_job *job;
+	struct wpool *p = arg;
+	struct wpool_job *job;
 
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
@@ -51,9 +51,9 @@ mda_pool_main(void *arg)
 
 /* Loop thread: run done() of every finished job, oldest first. */
 static void
-mda_pool_reap(struct mda_pool *p)
+wpool_reap(struct wpool *p)
 {
-	struct mda_job *list, *rev = NULL, *next;
+	struct wpool_job *list, *rev = NULL, *next;
 
 	pthread_mutex_lock(&p->mu);
 	list = p->finished;
@@ -74,15 +74,15 @@ mda_pool_reap(struct mda_pool *p)
 }
 
 static void
-mda_pool_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+wpool_async_cb(struct ev_loop *loop, ev_async *w, int revents)
 {
-	mda_pool_reap(w->data);
+	wpool_reap(w->data);
 }
 
-struct mda_pool *
-mda_pool_new(struct ev_loop *loop, unsigned threads)
+struct wpool *
+wpool_new(struct ev_loop *loop, unsigned threads)
 {
-	struct mda_pool *p = xcalloc(1, sizeof(*p));
+	struct wpool *p = xcalloc(1, sizeof(*p));
 	unsigned i;
 
 	p->loop = loop;
@@ -90,18 +90,18 @@ mda_pool_new(struct ev_loop *loop, unsigned threads)
 	p->todo_tail = &p->todo;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	ev_async_init(&p->async_w, mda_pool_async_cb);
+	ev_async_init(&p->async_w, wpool_async_cb);
 	p->async_w.data = p;
 	ev_async_start(loop, &p->async_w);
 	p->threads = xcalloc(p->n_threads, sizeof(*p->threads));
 	for (i = 0; i < p->n_threads; i++)
-		if (pthread_create(&p->threads[i], NULL, mda_pool_main, p) != 0)
-			fatal("mda: cannot start worker thread %u", i);
+		if (pthread_create(&p->threads[i], NULL, wpool_main, p) != 0)
+			fatal("cannot start worker thread %u", i);
 	return p;
 }
 
 void
-mda_pool_submit(struct mda_pool *p, struct mda_job *job)
+wpool_submit(struct wpool *p, struct wpool_job *job)
 {
 	job->next = NULL;
 	pthread_mutex_lock(&p->mu);
@@ -113,9 +113,9 @@ mda_pool_submit(struct mda_pool *p, struct mda_job *job)
 }
 
 void
-mda_pool_free(struct mda_pool **pp)
+wpool_free(struct wpool **pp)
 {
-	struct mda_pool *p = *pp;
+	struct wpool *p = *pp;
 	unsigned i;
 
 	if (p == NULL)
@@ -127,7 +127,7 @@ mda_pool_free(struct mda_pool **pp)
 	/* workers finish the queue before they see stop */
 	for (i = 0; i < p->n_threads; i++)
 		pthread_join(p->threads[i], NULL);
-	mda_pool_reap(p);
+	wpool_reap(p);
 	ev_async_stop(p->loop, &p->async_w);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
