@@ -1,0 +1,81 @@
+"""Commands that wait for imapd's worker threads (index writes, fsyncs;
+docs/imapd.md "Writes off the loop"): pipelined commands behind one are
+answered in order, other sessions go on meanwhile, and a client that
+leaves while its command waits loses nothing and breaks nothing."""
+# SPDX-License-Identifier: ISC
+
+import os
+import socket
+
+from test_imap_core import DOMAIN, deliver, imap, message  # noqa: F401
+from test_imap_rev2 import rev2
+
+
+def until(r, tag):
+    out = []
+    while True:
+        ln = r.line()
+        out.append(ln)
+        if ln.startswith(tag + b" "):
+            return out
+
+
+def test_pipelined_behind_writes(imap):
+    deliver(imap, [message("one"), message("two"), message("three")])
+    a = rev2(imap)
+    assert a.cmd(b"s1 SELECT INBOX")[-1] == b"s1 OK [READ-WRITE] SELECT completed"
+    # one write: STORE, EXPUNGE and APPEND each wait for a worker; what
+    # follows them in the same packet waits in the input, in order
+    a.send(b"p1 STORE 1 +FLAGS (\\Flagged)\r\n"
+           b"p2 FETCH 1 FLAGS\r\n"
+           b"p3 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n"
+           b"p4 EXPUNGE\r\n"
+           b"p5 APPEND INBOX (\\Seen) {5+}\r\nhello\r\n"
+           b"p6 UID FETCH 1:* FLAGS\r\n")
+    out = until(a, b"p6")
+    out = [ln.split(b"] ", 1)[0] + b"]" if ln.startswith(b"p5 OK [APPENDUID")
+           else ln for ln in out]
+    assert out == [
+        b"* 1 FETCH (FLAGS (\\Flagged))", b"p1 OK STORE completed",
+        b"* 1 FETCH (FLAGS (\\Flagged))", b"p2 OK FETCH completed",
+        b"p3 OK STORE completed",
+        b"* 2 EXPUNGE", b"p4 OK EXPUNGE completed",
+        b"* 3 EXISTS", b"p5 OK [APPENDUID " +
+        out[8].split(b" ")[3] + b" 4]",
+        b"* 1 FETCH (FLAGS (\\Flagged) UID 1)",
+        b"* 2 FETCH (FLAGS () UID 3)",
+        b"* 3 FETCH (FLAGS (\\Seen) UID 4)", b"p6 OK UID FETCH completed"]
+    # the file names follow (one transaction for flags and names): 1
+    # flagged, 3 none (delivered to new/, moved to cur/ by nobody yet
+    # or without letters), 4 seen; 2 is gone
+    cur = os.listdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                  "demo", "cur"))
+    new = os.listdir(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                  "demo", "new"))
+    assert sorted(f.split(":2,")[1] for f in cur if ":2," in f) == [
+        "F", "S"], (cur, new)
+    assert len(cur) + len(new) == 3, (cur, new)
+    a.close()
+
+
+def test_leave_while_waiting(imap):
+    """Twenty clients send a STORE and close at once: each STORE is done
+    (it was read before the end of the stream), imapd goes on, ASan
+    finds nothing (the fixture checks the log)."""
+    deliver(imap, [message("m%d" % i) for i in range(5)])
+    for i in range(20):
+        r = rev2(imap)
+        assert r.cmd(b"s1 SELECT INBOX")[-1].startswith(b"s1 OK")
+        r.send(b"x1 STORE %d +FLAGS.SILENT ($k%d)\r\nx2 NOOP\r\n"
+               % (i % 5 + 1, i))
+        r.s.shutdown(socket.SHUT_RDWR)
+        r.close()
+    c = rev2(imap)
+    assert c.cmd(b"c1 SELECT INBOX")[-1].startswith(b"c1 OK")
+    for i in range(20):
+        assert c.cmd(b"c2 UID SEARCH KEYWORD $k%d" % i) == [
+            b'* ESEARCH (TAG "c2") UID ALL %d' % (i % 5 + 1),
+            b"c2 OK UID SEARCH completed"], i
+    c.close()
+    log = imap.log()
+    assert log.count("event=disconnect") >= 20
