@@ -152,7 +152,6 @@ struct imap_sess {
 
 	struct coro *co;		/* a command stopped for a worker */
 	int co_closed;			/* the connection went meanwhile */
-	char why_buf[160];		/* a worker's error message */
 };
 
 /* imap_rev2: the session asked for IMAP4rev2 (ENABLE IMAP4rev2); else
@@ -193,6 +192,8 @@ void imap_wait_begin(struct imap_sess *s, enum imap_wait w, uint64_t reqid);
  * a command's coroutine (imap_coro.h).  fn must not touch the session's
  * output or any other session. */
 int imap_blocking(struct imap_sess *s, int (*fn)(void *arg), void *arg);
+/* imap_why_keep: a worker's message (copied by it) kept for the loop. */
+const char *imap_why_keep(const char *why);
 /* imap_idx_write: mailidx_write of the session's user, so. */
 int imap_idx_write(struct imap_sess *s, mailidx_txn_fn fn, void *arg,
     const char **why);

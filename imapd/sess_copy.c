@@ -88,7 +88,7 @@ struct files_arg {
 	const char *src_root, *folder;
 	struct copy_ctx *c;
 	size_t done;		/* files copied */
-	const char *why;
+	char why[160];
 };
 
 /* On a worker thread: the files and their fsyncs. */
@@ -102,9 +102,8 @@ copy_files_run(void *arg)
 		if (copy_file(a->s, a->src_root, a->folder,
 		    &a->c->v[a->done], &why) != 0) {
 			/* why may be in this thread's buffer */
-			snprintf(a->s->why_buf, sizeof(a->s->why_buf), "%s",
+			snprintf(a->why, sizeof(a->why), "%s",
 			    why != NULL ? why : "?");
-			a->why = a->s->why_buf;
 			return -1;
 		}
 	return 0;
@@ -115,10 +114,10 @@ static size_t
 copy_files(struct imap_sess *s, const char *src_root, const char *folder,
     struct copy_ctx *c, const char **why)
 {
-	struct files_arg a = { s, src_root, folder, c, 0, NULL };
+	struct files_arg a = { s, src_root, folder, c, 0, "" };
 
 	if (imap_blocking(s, copy_files_run, &a) != 0)
-		*why = a.why;
+		*why = imap_why_keep(a.why);
 	return a.done;
 }
 

@@ -476,11 +476,25 @@ imap_blocking(struct imap_sess *s, int (*fn)(void *arg), void *arg)
 	return w.rc;
 }
 
+/* A worker's error message for the loop: copied out of the worker
+ * thread's buffers into the job (on the coroutine's stack), then here,
+ * where the command reads it before it can yield again. */
+static char imap_why_buf[160];
+
+const char *
+imap_why_keep(const char *why)
+{
+	if (why != imap_why_buf)
+		snprintf(imap_why_buf, sizeof(imap_why_buf), "%s",
+		    why != NULL ? why : "?");
+	return imap_why_buf;
+}
+
 struct idx_write {
 	struct imap_sess *s;
 	mailidx_txn_fn fn;
 	void *arg;
-	const char *why;
+	char why[160];
 };
 
 static int
@@ -491,13 +505,10 @@ idx_write_run(void *arg)
 	int rc;
 
 	rc = mailidx_write(iw->s->u->idx, iw->fn, iw->arg, &why);
-	/* why may be in this thread's own buffer: copied before another
-	 * job of this thread can overwrite it */
-	if (rc != 0) {
-		snprintf(iw->s->why_buf, sizeof(iw->s->why_buf), "%s",
-		    why != NULL ? why : "?");
-		iw->why = iw->s->why_buf;
-	}
+	/* why may be in this thread's own buffer */
+	if (rc != 0)
+		snprintf(iw->why, sizeof(iw->why), "%s", why != NULL ? why :
+		    "?");
 	return rc;
 }
 
@@ -505,11 +516,16 @@ int
 imap_idx_write(struct imap_sess *s, mailidx_txn_fn fn, void *arg,
     const char **why)
 {
-	struct idx_write iw = { s, fn, arg, NULL };
-	int rc = imap_blocking(s, idx_write_run, &iw);
+	struct idx_write iw;
+	int rc;
 
+	iw.s = s;
+	iw.fn = fn;
+	iw.arg = arg;
+	iw.why[0] = '\0';
+	rc = imap_blocking(s, idx_write_run, &iw);
 	if (rc != 0 && why != NULL)
-		*why = iw.why;
+		*why = imap_why_keep(iw.why);
 	return rc;
 }
 
