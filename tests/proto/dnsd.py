@@ -45,12 +45,23 @@ class DnsServer:
     def __init__(self, host="127.0.0.1", port=0):
         self.records = {}
         self.host = host
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((host, port))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((host, self.port))
+        # one port number for both: the UDP port the kernel picks may be
+        # taken for TCP (an ephemeral port of some connection), then
+        # another one is tried (bounded)
+        for attempt in range(20):
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind((host, port))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind((host, self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+                if port != 0 or attempt == 19:
+                    raise
         self.tcp.listen(16)
         self.queries = []        # (name, type) seen, for tests
         self._stop = False
