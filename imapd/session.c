@@ -592,12 +592,10 @@ idle_update_co(void *arg)
 static void
 co_start(struct imap_sess *s, coro_fn fn, struct co_arg *a)
 {
-	struct coro *co;
-
 	BUG_ON(s->co != NULL);
-	if (coro_run(fn, a, &co))
-		return;
-	s->co = co;
+	/* s->co is set before fn runs: imap_blocking checks it */
+	if (coro_run(fn, a, &s->co))
+		s->co = NULL;
 }
 
 /* RFC 2177: a session in IDLE is told of changes as they happen. */
