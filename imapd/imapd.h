@@ -152,6 +152,7 @@ struct imap_sess {
 
 	struct coro *co;		/* a command stopped for a worker */
 	int co_closed;			/* the connection went meanwhile */
+	uint32_t worker_waits;		/* logged at disconnect: waits= */
 };
 
 /* imap_rev2: the session asked for IMAP4rev2 (ENABLE IMAP4rev2); else

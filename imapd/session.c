@@ -1,5 +1,6 @@
 /* One IMAP session: greeting, the command reader over cio, the command table, replies, closing. */
 /* SPDX-License-Identifier: ISC */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,6 +469,7 @@ imap_blocking(struct imap_sess *s, int (*fn)(void *arg), void *arg)
 	w.fn = fn;
 	w.arg = arg;
 	s->wait = IMAP_W_WORKER;
+	s->worker_waits++;
 	cio_pause(s->io);
 	wpool_submit(s->d->pool, &w.job);
 	coro_yield();
@@ -761,12 +763,13 @@ imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 			s->co_closed = 1;
 			imap_set_state(s, IMAP_S_LOGOUT);
 			log_info("conn=%s event=disconnect reason=\"%s\" "
-			    "waiting=worker", s->id, ev->why);
+			    "waits=%" PRIu32 " waiting=worker", s->id,
+			    ev->why, s->worker_waits);
 			break;
 		}
 		log_info("conn=%s event=disconnect reason=\"%s\" "
-		    "duration=%.3fs", s->id, ev->why,
-		    ev_now(s->d->loop) - s->started);
+		    "duration=%.3fs waits=%" PRIu32, s->id, ev->why,
+		    ev_now(s->d->loop) - s->started, s->worker_waits);
 		imap_sess_free(s);
 		break;
 	}

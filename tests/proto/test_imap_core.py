@@ -90,16 +90,19 @@ class Raw:
         assert ln.endswith(b"\r\n"), ln
         return ln[:-2]
 
-    def cmd(self, text):
-        """Send one command; the lines up to its tagged answer."""
-        tag = text.split(b" ", 1)[0]
-        self.send(text + b"\r\n")
+    def until(self, tag):
+        """The lines up to and including the tagged answer for tag."""
         out = []
         while True:
             ln = self.line()
             out.append(ln)
             if ln.startswith(tag + b" "):
                 return out
+
+    def cmd(self, text):
+        """Send one command; the lines up to its tagged answer."""
+        self.send(text + b"\r\n")
+        return self.until(text.split(b" ", 1)[0])
 
     def login(self, inst):
         r = self.cmd(b"l1 LOGIN " + inst.demo_user.encode() + b" " +

@@ -11,15 +11,6 @@ from test_imap_core import DOMAIN, deliver, imap, message  # noqa: F401
 from test_imap_rev2 import rev2
 
 
-def until(r, tag):
-    out = []
-    while True:
-        ln = r.line()
-        out.append(ln)
-        if ln.startswith(tag + b" "):
-            return out
-
-
 def test_pipelined_behind_writes(imap):
     deliver(imap, [message("one"), message("two"), message("three")])
     a = rev2(imap)
@@ -32,7 +23,7 @@ def test_pipelined_behind_writes(imap):
            b"p4 EXPUNGE\r\n"
            b"p5 APPEND INBOX (\\Seen) {5+}\r\nhello\r\n"
            b"p6 UID FETCH 1:* FLAGS\r\n")
-    out = until(a, b"p6")
+    out = a.until(b"p6")
     out = [ln.split(b"] ", 1)[0] + b"]" if ln.startswith(b"p5 OK [APPENDUID")
            else ln for ln in out]
     assert out == [
@@ -79,3 +70,40 @@ def test_leave_while_waiting(imap):
     c.close()
     log = imap.log()
     assert log.count("event=disconnect") >= 20
+
+
+def session_waits(imap, script):
+    """Run script (commands after SELECT INBOX) in a session of its own,
+    LOGOUT, and return the waits= its disconnect line logs: how many
+    times its commands waited for a worker thread."""
+    since = imap.log_size()
+    r = rev2(imap)
+    assert r.cmd(b"s1 SELECT INBOX")[-1].startswith(b"s1 OK")
+    for line in script:
+        out = r.cmd(line)
+        assert out[-1].split(b" ")[1] == b"OK", out
+    assert r.cmd(b"z1 LOGOUT")[-1] == b"z1 OK LOGOUT completed"
+    r.close()
+    found = imap.wait_log(r"imapd.*event=disconnect .*waits=(\d+)",
+                          since=since)
+    assert len(found) == 1, found
+    return int(found[0])
+
+
+def test_writes_go_to_workers(imap):
+    """STORE waits for a worker once per command (one transaction),
+    read-only commands never; this fails if the writes ran on the loop
+    (imap_blocking falling back to calling the work directly, as it did
+    before co_start set s->co first)."""
+    deliver(imap, [message("m%d" % i) for i in range(3)])
+    session_waits(imap, [])		# the first SELECT claims \Recent
+    base = session_waits(imap, [])
+    reads = session_waits(imap, [b"f1 FETCH 1:* (FLAGS)", b"n1 NOOP",
+                                 b"f2 UID FETCH 1:* (BODY.PEEK[])",
+                                 b"f3 SEARCH ALL"])
+    assert reads == base
+    stores = session_waits(imap, [b"t%d STORE %d +FLAGS ($w%d)"
+                                  % (i, i % 3 + 1, i) for i in range(5)])
+    # and each may make the next command (STOREs 2-5, LOGOUT) reconcile
+    # once, when inotify tells of its own renames before that command
+    assert base + 5 <= stores <= base + 10, (base, stores)
