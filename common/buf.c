@@ -84,19 +84,42 @@ buf_addf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	uint8_t *t;
+	size_t room = b->cap - b->len;
 	int n;
 
+	/* one pass when it fits the room there is (data has cap + 1
+	 * bytes: one past cap for the NUL vsnprintf writes) */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf((char *)b->data + b->len, room + 1, fmt, ap);
 	va_end(ap);
-	/* data always has one byte past cap for the NUL vsnprintf writes */
-	if (n < 0 || (t = buf_reserve(b, (size_t)n)) == NULL)
+	if (n < 0) {
+		b->data[b->len] = '\0';
+		return -1;
+	}
+	if ((size_t)n <= room && (size_t)n <= b->max - b->len) {
+		buf_commit(b, (size_t)n);
+		return 0;
+	}
+	b->data[b->len] = '\0';
+	if ((t = buf_reserve(b, (size_t)n)) == NULL)
 		return -1;
 	va_start(ap, fmt);
 	vsnprintf((char *)t, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	buf_commit(b, (size_t)n);
 	return 0;
+}
+
+int
+buf_addu(struct buf *b, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do
+		d[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return buf_add(b, d + i, sizeof(d) - i);
 }
 
 void

@@ -34,6 +34,9 @@ int buf_addspan(struct buf *b, struct span s)
     __attribute__((warn_unused_result));
 int buf_addf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), warn_unused_result));
+/* buf_addu: v in decimal (hot paths: no format string to parse). */
+int buf_addu(struct buf *b, uint64_t v)
+    __attribute__((warn_unused_result));
 /* buf_consume: drop n bytes from the front (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);

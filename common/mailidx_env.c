@@ -158,6 +158,8 @@ mailidx_txn_commit(struct mailidx_txn **tp, const char **why)
 		}
 		return mailidx_fail(why, "mail index: transaction failed");
 	}
+	if (t->cur != NULL)
+		mdb_cursor_close(t->cur);
 	rc = mdb_txn_commit(t->txn);
 	t->txn = NULL;
 	pthread_mutex_lock(&t->idx->mu);
@@ -186,6 +188,9 @@ mailidx_txn_abort(struct mailidx_txn **tp)
 	if (*tp == NULL)
 		return;
 	if ((*tp)->txn != NULL) {
+		/* LMDB: a read transaction's cursor is closed by hand */
+		if ((*tp)->cur != NULL)
+			mdb_cursor_close((*tp)->cur);
 		mdb_txn_abort((*tp)->txn);
 		pthread_mutex_lock(&(*tp)->idx->mu);
 		(*tp)->idx->active--;

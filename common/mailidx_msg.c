@@ -84,12 +84,14 @@ msg_decode(const MDB_val *k, const MDB_val *v, struct mailidx_msg *m)
 	const uint8_t *r = v->mv_data;
 	size_t fl;
 
-	memset(m, 0, sizeof(*m));
-	if (k->mv_size != MSG_KEY || v->mv_size < MSG_FIXED || r[0] < 1)
+	/* every field is set below: no memset of the 256-byte name (SELECT
+	 * and FETCH 1:* decode every message) */
+	if (k->mv_size != MSG_KEY || v->mv_size < MSG_FIXED || r[0] < 1 ||
+	    MSG_FIXED + (size_t)r[1] > v->mv_size) {
+		memset(m, 0, sizeof(*m));
 		return -1;
+	}
 	fl = r[1];
-	if (MSG_FIXED + fl > v->mv_size)
-		return -1;
 	m->uid = mailidx_get_be32((const uint8_t *)k->mv_data + 4);
 	m->flags = (uint32_t)get_le(r + 4, 4);
 	m->modseq = get_le(r + 8, 8);
@@ -258,6 +260,42 @@ mailidx_msg_append(struct mailidx_txn *t, uint32_t mbox_id,
 	return 0;
 }
 
+/* A read transaction's lookups go through one cursor: FETCH 1:* and
+ * SEARCH ask for the UIDs in order, and the next one is then one step
+ * (MDB_NEXT) from the last instead of a search from the root. */
+static int
+msg_get_cursor(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
+    MDB_val *k, MDB_val *v)
+{
+	MDB_val want = *k;		/* MDB_NEXT overwrites k */
+	const uint8_t *kp;
+	int rc;
+
+	if (t->cur == NULL) {
+		if ((rc = mdb_cursor_open(t->txn, t->idx->msgs, &t->cur)) != 0) {
+			t->cur = NULL;
+			return rc;
+		}
+		t->cur_ok = 0;
+	}
+	rc = MDB_NOTFOUND;
+	if (t->cur_ok && t->cur_id == mbox_id && t->cur_uid < uid) {
+		rc = mdb_cursor_get(t->cur, k, v, MDB_NEXT);
+		kp = k->mv_data;
+		if (rc == 0 && (k->mv_size != MSG_KEY || mailidx_get_be32(kp) !=
+		    mbox_id || mailidx_get_be32(kp + 4) != uid))
+			rc = MDB_NOTFOUND;
+	}
+	if (rc == MDB_NOTFOUND) {
+		*k = want;
+		rc = mdb_cursor_get(t->cur, k, v, MDB_SET_KEY);
+	}
+	t->cur_ok = rc == 0;
+	t->cur_id = mbox_id;
+	t->cur_uid = uid;
+	return rc;
+}
+
 int
 mailidx_msg_get(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
     struct mailidx_msg *out)
@@ -269,7 +307,11 @@ mailidx_msg_get(struct mailidx_txn *t, uint32_t mbox_id, uint32_t uid,
 	if (t->txn == NULL)
 		return -1;
 	msg_key(key, mbox_id, uid);
-	rc = mdb_get(t->txn, t->idx->msgs, &k, &v);
+	/* a write transaction's puts would move a cursor: look up */
+	if (t->write)
+		rc = mdb_get(t->txn, t->idx->msgs, &k, &v);
+	else
+		rc = msg_get_cursor(t, mbox_id, uid, &k, &v);
 	if (rc == MDB_NOTFOUND)
 		return 0;
 	if (rc != 0 || msg_decode(&k, &v, out) < 0)

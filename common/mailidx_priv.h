@@ -37,6 +37,11 @@ struct mailidx_txn {
 	int write;
 	int dead;		/* a write failed: only abort is allowed */
 	int retry;		/* it failed on a full map: commit says RETRY */
+	/* read transactions: mailidx_msg_get's cursor, on (cur_id,
+	 * cur_uid) when cur_ok; the next message is a step away */
+	MDB_cursor *cur;
+	uint32_t cur_id, cur_uid;
+	int cur_ok;
 };
 
 int mailidx_fail(const char **why, const char *fmt, ...)

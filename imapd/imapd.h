@@ -71,6 +71,7 @@ struct imapd {
 	int ino_fd;			/* inotify, -1 if unavailable */
 	ev_io ino_w;
 	struct imap_watch *watches;
+	unsigned idle_watches;		/* of those, with refs 0 (kept) */
 	struct wpool *pool;		/* index writes, fsyncs */
 };
 

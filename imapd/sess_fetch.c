@@ -384,7 +384,8 @@ job_items(struct imap_sess *s, struct imap_fetch_job *j,
 			(void)!buf_addstr(b, " ");
 		switch (it->att) {
 		case IMAP_FA_UID:
-			(void)!buf_addf(b, "UID %u", j->m.uid);
+			(void)!buf_addstr(b, "UID ");
+			(void)!buf_addu(b, j->m.uid);
 			break;
 		case IMAP_FA_FLAGS:
 			imap_flags_add(s, t, b, j->m.uid, j->m.flags,
@@ -513,7 +514,9 @@ job_run(struct imap_sess *s)
 				continue;
 			j->in_msg = 1;
 			j->item = 0;
-			(void)!buf_addf(&b, "* %u FETCH (", j->msn);
+			(void)!buf_addstr(&b, "* ");
+			(void)!buf_addu(&b, j->msn);
+			(void)!buf_addstr(&b, " FETCH (");
 		}
 		rc = job_items(s, j, t, &b, &why);
 		if (rc == 0)

@@ -178,13 +178,13 @@ imap_flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
 {
 	static const struct {
 		uint32_t bit;
-		const char *name;
+		const char *name;	/* with the space before it */
 	} sys[] = {
-		{ MAILIDX_F_ANSWERED, "\\Answered" },
-		{ MAILIDX_F_FLAGGED, "\\Flagged" },
-		{ MAILIDX_F_DELETED, "\\Deleted" },
-		{ MAILIDX_F_SEEN, "\\Seen" },
-		{ MAILIDX_F_DRAFT, "\\Draft" },
+		{ MAILIDX_F_ANSWERED, " \\Answered" },
+		{ MAILIDX_F_FLAGGED, " \\Flagged" },
+		{ MAILIDX_F_DELETED, " \\Deleted" },
+		{ MAILIDX_F_SEEN, " \\Seen" },
+		{ MAILIDX_F_DRAFT, " \\Draft" },
 	};
 	char kw[256];
 	size_t i;
@@ -193,14 +193,16 @@ imap_flags_add(struct imap_sess *s, struct mailidx_txn *t, struct buf *b,
 	(void)!buf_addstr(b, "FLAGS (");
 	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
 		if (flags & sys[i].bit) {
-			(void)!buf_addf(b, "%s%s", first ? "" : " ",
+			(void)!buf_addstr(b, first ? sys[i].name + 1 :
 			    sys[i].name);
 			first = 0;
 		}
-	for (i = 0; i < MAILIDX_KEYWORDS; i++)
+	for (i = 0; keywords != 0 && i < MAILIDX_KEYWORDS; i++)
 		if ((keywords >> i) & 1 &&
 		    mailidx_keyword_name(t, (unsigned)i, kw, sizeof(kw)) == 1) {
-			(void)!buf_addf(b, "%s%s", first ? "" : " ", kw);
+			if (!first)
+				(void)!buf_addstr(b, " ");
+			(void)!buf_addstr(b, kw);
 			first = 0;
 		}
 	if (imap_sel_recent(s, uid))

@@ -93,6 +93,47 @@ imap_user_put(struct imapd *d, struct imap_user **up)
 
 /* ---- inotify ---- */
 
+/* Watches no session uses are kept, up to this many per process: a
+ * client that logs in and out (phones, Outlook's extra connections)
+ * would otherwise pay for a new inotify watch at each SELECT, and the
+ * kernel marks every entry of the directory for it (linear in the
+ * mailbox's size). */
+#define IMAP_WATCH_KEEP 64
+
+static void
+watch_free(struct imapd *d, struct imap_watch *w, int rm)
+{
+	if (rm && d->ino_fd >= 0)
+		(void)inotify_rm_watch(d->ino_fd, w->wd);
+	if (w->refs == 0)
+		d->idle_watches--;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		d->watches = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	free(w);
+}
+
+/* The kernel dropped wd (its directory went, or we removed it). */
+static void
+watch_ignored(struct imapd *d, int wd)
+{
+	struct imap_watch *w;
+
+	for (w = d->watches; w != NULL; w = w->next)
+		if (w->wd == wd) {
+			/* a session's watch stays until the session puts
+			 * it: its mailbox is gone, which it looks at */
+			if (w->refs == 0)
+				watch_free(d, w, 0);
+			else
+				imap_notify(d, wd);
+			return;
+		}
+}
+
 static void
 ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -108,6 +149,8 @@ ino_cb(struct ev_loop *loop, ev_io *w, int revents)
 			e = (const struct inotify_event *)(void *)(buf + off);
 			if (e->mask & IN_Q_OVERFLOW)
 				imap_notify(d, -1);	/* every watch */
+			else if (e->mask & IN_IGNORED)
+				watch_ignored(d, e->wd);
 			else
 				imap_notify(d, e->wd);
 		}
@@ -129,6 +172,13 @@ imap_watch_init(struct imapd *d)
 void
 imap_watch_fini(struct imapd *d)
 {
+	struct imap_watch *w, *next;
+
+	for (w = d->watches; w != NULL; w = next) {
+		next = w->next;
+		if (w->refs == 0)
+			watch_free(d, w, 1);
+	}
 	if (d->ino_fd < 0)
 		return;
 	ev_io_stop(d->loop, &d->ino_w);
@@ -155,7 +205,8 @@ imap_watch_add(struct imapd *d, const char *path)
 	}
 	for (w = d->watches; w != NULL; w = w->next)
 		if (w->wd == wd) {
-			w->refs++;
+			if (w->refs++ == 0)
+				d->idle_watches--;
 			return w;
 		}
 	w = xcalloc(1, sizeof(*w));
@@ -176,13 +227,15 @@ imap_watch_put(struct imapd *d, struct imap_watch **wp)
 	*wp = NULL;
 	if (w == NULL || --w->refs > 0)
 		return;
-	if (d->ino_fd >= 0)
-		(void)inotify_rm_watch(d->ino_fd, w->wd);
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		d->watches = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	free(w);
+	d->idle_watches++;
+	if (d->idle_watches <= IMAP_WATCH_KEEP)
+		return;
+	/* too many kept: drop the one added longest ago (the list's
+	 * tail; new ones go to the head) that no session uses */
+	for (w = d->watches; w->next != NULL; w = w->next)
+		;
+	for (; w != NULL && w->refs > 0; w = w->prev)
+		;
+	if (w != NULL)
+		watch_free(d, w, 1);
 }

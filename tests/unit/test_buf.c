@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -25,6 +26,56 @@ test_cap_exact(void **state)
 	assert_int_equal(buf_addf(&b, "%d%s", 12, "ab"), 0);
 	assert_string_equal(buf_cstr(&b), "45678912ab");
 	assert_int_equal(buf_addf(&b, "z"), -1);
+	buf_fini(&b);
+}
+
+/* buf_addf formats in place when it fits, else grows and formats again;
+ * a failure leaves the buffer as it was, NUL included. */
+static void
+test_addf_grow(void **state)
+{
+	struct buf b;
+	char want[300];
+
+	buf_init(&b, 4, 1000);
+	assert_int_equal(buf_addf(&b, "%s", "ab"), 0);
+	assert_int_equal(b.cap, 4);
+	assert_int_equal(buf_addf(&b, "%s", "cd"), 0);	/* exactly full */
+	assert_int_equal(b.cap, 4);
+	assert_int_equal(buf_addf(&b, "%0200d", 7), 0);
+	snprintf(want, sizeof(want), "abcd%0200d", 7);
+	assert_string_equal(buf_cstr(&b), want);
+	assert_int_equal(b.len, 204);
+	buf_fini(&b);
+
+	/* room in cap, not under max: refused, unchanged */
+	buf_init(&b, 64, 6);
+	assert_int_equal(buf_addstr(&b, "abcd"), 0);
+	assert_int_equal(buf_addf(&b, "%d", 123), -1);
+	assert_int_equal(b.len, 4);
+	assert_string_equal(buf_cstr(&b), "abcd");
+	assert_int_equal(buf_addf(&b, "%d", 12), 0);
+	assert_string_equal(buf_cstr(&b), "abcd12");
+	buf_fini(&b);
+}
+
+static void
+test_addu(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 2, 64);
+	assert_int_equal(buf_addu(&b, 0), 0);
+	assert_int_equal(buf_addstr(&b, " "), 0);
+	assert_int_equal(buf_addu(&b, 4294967295u), 0);
+	assert_int_equal(buf_addstr(&b, " "), 0);
+	assert_int_equal(buf_addu(&b, UINT64_MAX), 0);
+	assert_string_equal(buf_cstr(&b),
+	    "0 4294967295 18446744073709551615");
+	buf_fini(&b);
+	buf_init(&b, 2, 3);
+	assert_int_equal(buf_addu(&b, 1234), -1);
+	assert_int_equal(b.len, 0);
 	buf_fini(&b);
 }
 
@@ -60,6 +111,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cap_exact),
+		cmocka_unit_test(test_addf_grow),
+		cmocka_unit_test(test_addu),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_escape),
 	};

@@ -478,6 +478,55 @@ expect_changed(struct fx *f, uint32_t id, uint64_t since, const char *want)
 	buf_fini(&b);
 }
 
+/* A read transaction's mailidx_msg_get walks one cursor: in order,
+ * skipping, backwards, missing UIDs and other mailboxes between give
+ * the same answers as lookups from the root (write transactions). */
+static void
+test_msg_get_cursor(void **state)
+{
+	struct fx *f = *state;
+	static const uint32_t ask[] = { 1, 2, 3, 5, 6, 4, 4, 1, 9, 2, 6, 7,
+	    3, 3, 8, 1 };
+	struct mailidx_msg m;
+	uint32_t in, sent;
+	size_t i;
+	char file[32];
+
+	begin(f, 1);
+	in = mbox(f, "INBOX").id;
+	sent = mbox(f, "Sent").id;
+	for (i = 1; i <= 6; i++) {
+		snprintf(file, sizeof(file), "new/i%zu", i);
+		append(f, "INBOX", 0, 100 + i, file, "");
+		snprintf(file, sizeof(file), "new/s%zu", i);
+		append(f, "Sent", 0, 200 + i, file, "");
+	}
+	/* a hole at INBOX 4 */
+	assert_int_equal(mailidx_msg_expunge(f->t, in, 4, &f->why), 0);
+	commit(f);
+	begin(f, 0);
+	for (i = 0; i < sizeof(ask) / sizeof(ask[0]); i++) {
+		uint32_t uid = ask[i];
+		int want = uid >= 1 && uid <= 6 && uid != 4;
+
+		assert_int_equal(mailidx_msg_get(f->t, in, uid, &m), want);
+		if (want) {
+			snprintf(file, sizeof(file), "new/i%u", uid);
+			assert_int_equal(m.uid, uid);
+			assert_string_equal(m.file, file);
+			assert_true(m.size == 100 + uid);
+		}
+		/* the other mailbox between: the cursor moves away */
+		if (i % 3 == 2) {
+			assert_int_equal(mailidx_msg_get(f->t, sent, uid, &m),
+			    uid <= 6);
+			if (uid <= 6)
+				assert_true(m.size == 200 + uid);
+		}
+	}
+	mailidx_txn_abort(&f->t);
+}
+
 static void
 test_expunge_changed(void **state)
 {
@@ -1119,6 +1168,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_claim_recent, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_keywords, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msg_get_cursor, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_changed, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_mbox_ops, setup, teardown),
