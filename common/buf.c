@@ -123,6 +123,19 @@ buf_addu(struct buf *b, uint64_t v)
 }
 
 void
+buf_shrink(struct buf *b, size_t keep)
+{
+	if (keep < b->len)
+		keep = b->len;
+	if (keep == 0)
+		keep = 1;	/* buf_reserve doubles cap: never 0 */
+	if (b->data == NULL || b->cap <= keep)
+		return;
+	b->data = xrealloc(b->data, keep + 1);
+	b->cap = keep;
+}
+
+void
 buf_consume(struct buf *b, size_t n)
 {
 	BUG_ON(n > b->len);

@@ -37,6 +37,9 @@ int buf_addf(struct buf *b, const char *fmt, ...)
 /* buf_addu: v in decimal (hot paths: no format string to parse). */
 int buf_addu(struct buf *b, uint64_t v)
     __attribute__((warn_unused_result));
+/* buf_shrink: give back the room past max(len, keep) (a buffer that
+ * grew for one big item and then waits long for the next). */
+void buf_shrink(struct buf *b, size_t keep);
 /* buf_consume: drop n bytes from the front (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 void buf_reset(struct buf *b);

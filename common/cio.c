@@ -941,8 +941,18 @@ cio_compress_active(const struct cio *c)
 }
 
 void
-cio_compress_trim(struct cio *c)
+cio_trim(struct cio *c)
 {
-	if (c->z != NULL)
+	if (c->in_off > 0) {
+		buf_consume(&c->in, c->in_off);
+		c->in_off = 0;
+	}
+	/* a line being delivered points into in: keep it */
+	if (!c->delivering)
+		buf_shrink(&c->in, 0);
+	buf_shrink(&c->out, 0);
+	if (c->z != NULL) {
+		buf_shrink(&c->zin, 0);
 		zio_trim(c->z);
+	}
 }

@@ -161,9 +161,10 @@ int cio_compress(struct cio *c, size_t pending)
     __attribute__((warn_unused_result));
 /* cio_compress_active: 1 once cio_compress succeeded. */
 int cio_compress_active(const struct cio *c);
-/* cio_compress_trim: output is likely quiet for a while (IDLE): free
- * the compressor's memory after the next flush (zio_trim). */
-void cio_compress_trim(struct cio *c);
+/* cio_trim: the connection is likely quiet for a while (IDLE): give
+ * back the room of empty buffers and, after the next flush, the
+ * compressor's memory (zio_trim).  The next read grows them again. */
+void cio_trim(struct cio *c);
 
 /* cio_ssl: the connection's SSL once TLS was started, else NULL. */
 SSL *cio_ssl(struct cio *c);

@@ -73,6 +73,12 @@ struct imapd {
 	struct imap_watch *watches;
 	unsigned idle_watches;		/* of those, with refs 0 (kept) */
 	struct wpool *pool;		/* index writes, fsyncs */
+	/* main.c: the heap's free pages go back once sessions stop coming
+	 * and going (sessions counts both) */
+	ev_timer trim_w;
+	unsigned long churn, churn_seen;
+	unsigned trim_busy;		/* ticks with churn since a trim */
+	int trim_due;
 };
 
 /* RFC 9051 3: the connection states. */

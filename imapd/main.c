@@ -1,5 +1,6 @@
 /* letterbox-imapd: IMAP on 143 (STARTTLS) and 993 (TLS) over each user's Maildir and index. */
 /* SPDX-License-Identifier: ISC */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,38 @@ listeners_open(struct imapd *d)
 	}
 }
 
+/*
+ * A burst of logins leaves the heap holding the freed TLS handshake and
+ * command buffers between the sessions that stayed, and glibc keeps
+ * such pages (it gives back only the top of the heap).  With thousands
+ * of idle connections per process that is most of its memory.  So once
+ * sessions have stopped coming and going for a tick, malloc_trim gives
+ * back every free page in every arena; under a steady trickle, once per
+ * IMAPD_TRIM_MAX ticks.
+ */
+#define IMAPD_TRIM_TICK 1.0
+#define IMAPD_TRIM_MAX 30
+
+static void
+trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct imapd *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (d->churn != d->churn_seen) {
+		d->churn_seen = d->churn;
+		d->trim_due = 1;
+		if (++d->trim_busy < IMAPD_TRIM_MAX)
+			return;
+	}
+	if (!d->trim_due)
+		return;
+	d->trim_busy = 0;
+	d->trim_due = 0;
+	(void)malloc_trim(0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -150,6 +183,10 @@ main(int argc, char **argv)
 	ev_signal_start(imapd.loop, &sig_term);
 	ev_signal_start(imapd.loop, &sig_int);
 	ev_signal_start(imapd.loop, &sig_hup);
+	ev_timer_init(&imapd.trim_w, trim_cb, IMAPD_TRIM_TICK,
+	    IMAPD_TRIM_TICK);
+	imapd.trim_w.data = &imapd;
+	ev_timer_start(imapd.loop, &imapd.trim_w);
 	log_notice("event=started");
 	daemon_ready(&ctx);
 	ev_run(imapd.loop, 0);

@@ -546,8 +546,8 @@ co_end(struct imap_sess *s)
 		s->tag[0] = '\0';
 	if (s->state == IMAP_S_LOGOUT)
 		return;
-	if (s->ps != NULL && imap_parse_idle(s->ps) && s->wait ==
-	    IMAP_W_NONE)
+	if (s->ps != NULL && imap_parse_idle(s->ps) && (s->wait ==
+	    IMAP_W_NONE || s->wait == IMAP_W_IDLE))
 		parser_put(s);
 	/* imap_blocking paused the reader; these waits read */
 	if (s->wait == IMAP_W_NONE || s->wait == IMAP_W_IDLE ||
@@ -675,8 +675,9 @@ imap_data(struct imap_sess *s, struct cio_ev *ev)
 			break;
 	}
 	ev->used = off < in.n ? off : in.n;
-	if (s->ps != NULL && imap_parse_idle(s->ps) && s->wait ==
-	    IMAP_W_NONE)
+	/* IDLE reads its DONE line without the parser */
+	if (s->ps != NULL && imap_parse_idle(s->ps) && (s->wait ==
+	    IMAP_W_NONE || s->wait == IMAP_W_IDLE))
 		parser_put(s);
 }
 
@@ -754,7 +755,7 @@ imap_io_cb(struct cio *io, struct cio_ev *ev, void *arg)
 		/* IDLE may last for hours: no compressor meanwhile (each
 		 * "+ idling" or update is followed by this event) */
 		if (s->wait == IMAP_W_IDLE)
-			cio_compress_trim(io);
+			cio_trim(io);
 		imap_fetch_drained(s);
 		break;
 	case CIO_CLOSED:
@@ -801,6 +802,7 @@ imap_sess_new(struct imapd *d, int fd, const struct sockaddr *peer,
 	s->io = cio_new(d->loop, fd, &o, imap_io_cb, s);
 	cio_set_raw(s->io, 1);
 	d->n_sessions++;
+	d->churn++;
 	s->next = d->sessions;
 	if (d->sessions != NULL)
 		d->sessions->prev = s;
@@ -851,6 +853,7 @@ imap_sess_free(struct imap_sess *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	free(s);
+	d->churn++;
 	if (--d->n_sessions == 0 && d->stopping)
 		ev_break(d->loop, EVBREAK_ALL);
 }

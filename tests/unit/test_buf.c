@@ -59,6 +59,27 @@ test_addf_grow(void **state)
 	buf_fini(&b);
 }
 
+/* buf_shrink keeps the contents and the NUL; the buffer grows again. */
+static void
+test_shrink(void **state)
+{
+	struct buf b;
+
+	buf_init(&b, 4096, 8192);
+	assert_int_equal(buf_addstr(&b, "abc"), 0);
+	buf_shrink(&b, 0);
+	assert_int_equal(b.cap, 3);
+	assert_string_equal(buf_cstr(&b), "abc");
+	buf_reset(&b);
+	buf_shrink(&b, 0);
+	assert_int_equal(b.cap, 1);
+	assert_int_equal(buf_addstr(&b, "0123456789"), 0);
+	assert_string_equal(buf_cstr(&b), "0123456789");
+	buf_shrink(&b, 100);		/* cap 16 already below 100 */
+	assert_int_equal(b.cap, 16);
+	buf_fini(&b);
+}
+
 static void
 test_addu(void **state)
 {
@@ -113,6 +134,7 @@ main(void)
 		cmocka_unit_test(test_cap_exact),
 		cmocka_unit_test(test_addf_grow),
 		cmocka_unit_test(test_addu),
+		cmocka_unit_test(test_shrink),
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_escape),
 	};
