@@ -499,7 +499,13 @@ job_run(struct imap_sess *s)
 				return;
 			}
 			if (j->uid) {
-				if ((j->msn = imap_sel_msn(s->sel, v)) == 0)
+				/* 1:* asks for the UIDs in order: the next
+				 * message is most often the next UID */
+				if (j->msn < s->sel->n &&
+				    s->sel->uids[j->msn] == v)
+					j->msn++;
+				else if ((j->msn = imap_sel_msn(s->sel, v)) ==
+				    0)
 					continue;
 			} else
 				j->msn = v;
