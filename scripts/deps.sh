@@ -8,7 +8,7 @@ set -eu
 PKGS="gcc make pkg-config libev-dev libssl-dev libsasl2-dev liblmdb-dev
 libsodium-dev libcmocka-dev zlib1g-dev python3 python3-pytest openssl
 procps swaks isync libnet-ssleay-perl libio-socket-ssl-perl fetchmail python3-dkim
-libc-ares-dev
+libc-ares-dev python3-lmdb
 mutt
 ${LB_EXTRA_PKGS:-}"
 

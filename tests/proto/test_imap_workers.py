@@ -5,7 +5,10 @@ leaves while its command waits loses nothing and breaks nothing."""
 # SPDX-License-Identifier: ISC
 
 import os
+import re
+import signal
 import socket
+import time
 
 from test_imap_core import DOMAIN, deliver, imap, message  # noqa: F401
 from test_imap_rev2 import rev2
@@ -107,3 +110,47 @@ def test_writes_go_to_workers(imap):
     # and each may make the next command (STOREs 2-5, LOGOUT) reconcile
     # once, when inotify tells of its own renames before that command
     assert base + 5 <= stores <= base + 10, (base, stores)
+
+
+def test_closed_while_waiting(imap):
+    """A session closed while its command waits for a worker is freed
+    only when the worker is done, and its write is kept.  The worker is
+    held on the index's write lock, taken by this test as the MDA takes
+    it while it delivers; imapd is stopped meanwhile, which closes the
+    session (docs/imapd.md "Writes off the loop")."""
+    import lmdb  # python3-lmdb (scripts/deps.sh)
+
+    deliver(imap, [message("one")])
+    a = rev2(imap)
+    assert a.cmd(b"s1 SELECT INBOX")[-1].startswith(b"s1 OK")
+    env = lmdb.open(os.path.join(imap.inst, "state", "mail", DOMAIN,
+                                 "demo", "index.lmdb"),
+                    subdir=False, max_dbs=16, map_size=1 << 30)
+    pids = imap.daemon_pids("imapd")
+    since = imap.log_size()
+    txn = env.begin(write=True)
+    try:
+        a.send(b"x1 STORE 1 +FLAGS.SILENT ($held)\r\n")
+        time.sleep(1)		# read and handed to a worker, which waits
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        imap.wait_log(r"imapd.*event=disconnect reason=\"closed\" "
+                      r"waits=\d+ waiting=worker", since=since)
+        # the session waits for the worker: imapd is still running
+        time.sleep(0.5)
+        assert not re.search(r"daemon-exit daemon=imapd pid=(%s) "
+                             % "|".join(map(str, pids)),
+                             imap.log()[since:])
+    finally:
+        txn.abort()
+        env.close()
+    for pid in pids:
+        imap.wait_log(r"daemon-exit daemon=imapd pid=%d status=0 " % pid,
+                      since=since)
+    imap.wait_log(r"imapd.*event=started", since=since, count=len(pids))
+    a.close()
+    c = rev2(imap)
+    assert c.cmd(b"c1 SELECT INBOX")[-1].startswith(b"c1 OK")
+    assert c.cmd(b"c2 FETCH 1 FLAGS") == [b"* 1 FETCH (FLAGS ($held))",
+                                          b"c2 OK FETCH completed"]
+    c.close()
