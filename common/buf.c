@@ -90,18 +90,19 @@ buf_addf(struct buf *b, const char *fmt, ...)
 	/* one pass when it fits the room there is (data has cap + 1
 	 * bytes: one past cap for the NUL vsnprintf writes) */
 	va_start(ap, fmt);
-	n = vsnprintf((char *)b->data + b->len, room + 1, fmt, ap);
+	if (b->data != NULL)
+		n = vsnprintf((char *)b->data + b->len, room + 1, fmt, ap);
+	else
+		n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		b->data[b->len] = '\0';
-		return -1;
-	}
-	if ((size_t)n <= room && (size_t)n <= b->max - b->len) {
+	if (n >= 0 && b->data != NULL && (size_t)n <= room && (size_t)n <=
+	    b->max - b->len) {
 		buf_commit(b, (size_t)n);
 		return 0;
 	}
-	b->data[b->len] = '\0';
-	if ((t = buf_reserve(b, (size_t)n)) == NULL)
+	if (b->data != NULL)
+		b->data[b->len] = '\0';	/* the first pass is not kept */
+	if (n < 0 || (t = buf_reserve(b, (size_t)n)) == NULL)
 		return -1;
 	va_start(ap, fmt);
 	vsnprintf((char *)t, (size_t)n + 1, fmt, ap);

@@ -57,6 +57,11 @@ test_addf_grow(void **state)
 	assert_int_equal(buf_addf(&b, "%d", 12), 0);
 	assert_string_equal(buf_cstr(&b), "abcd12");
 	buf_fini(&b);
+
+	/* a buffer never initialised (all zero, max 0) refuses */
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(buf_addf(&b, "%d", 1), -1);
+	assert_null(b.data);
 }
 
 /* buf_shrink keeps the contents and the NUL; the buffer grows again. */
