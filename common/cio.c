@@ -943,13 +943,14 @@ cio_compress_active(const struct cio *c)
 void
 cio_trim(struct cio *c)
 {
-	if (c->in_off > 0) {
-		buf_consume(&c->in, c->in_off);
-		c->in_off = 0;
-	}
-	/* a line being delivered points into in: keep it */
-	if (!c->delivering)
+	/* a line being delivered points into in: leave it where it is */
+	if (!c->delivering) {
+		if (c->in_off > 0) {
+			buf_consume(&c->in, c->in_off);
+			c->in_off = 0;
+		}
 		buf_shrink(&c->in, 0);
+	}
 	buf_shrink(&c->out, 0);
 	if (c->z != NULL) {
 		buf_shrink(&c->zin, 0);

@@ -163,7 +163,8 @@ int cio_compress(struct cio *c, size_t pending)
 int cio_compress_active(const struct cio *c);
 /* cio_trim: the connection is likely quiet for a while (IDLE): give
  * back the room of empty buffers and, after the next flush, the
- * compressor's memory (zio_trim).  The next read grows them again. */
+ * compressor's memory (zio_trim).  The next read grows them again.
+ * Not from a CIO_DATA callback: its data points into the input. */
 void cio_trim(struct cio *c);
 
 /* cio_ssl: the connection's SSL once TLS was started, else NULL. */

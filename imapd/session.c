@@ -310,6 +310,17 @@ parser_put(struct imap_sess *s)
 	s->ps = NULL;
 }
 
+/* The reader's memory goes when no command is partly read and none is
+ * waiting for it: between commands and during IDLE (DONE is read
+ * without the parser). */
+static void
+parser_put_idle(struct imap_sess *s)
+{
+	if (s->ps != NULL && imap_parse_idle(s->ps) && (s->wait ==
+	    IMAP_W_NONE || s->wait == IMAP_W_IDLE))
+		parser_put(s);
+}
+
 static void
 tag_set(struct imap_sess *s, struct span tag)
 {
@@ -546,9 +557,7 @@ co_end(struct imap_sess *s)
 		s->tag[0] = '\0';
 	if (s->state == IMAP_S_LOGOUT)
 		return;
-	if (s->ps != NULL && imap_parse_idle(s->ps) && (s->wait ==
-	    IMAP_W_NONE || s->wait == IMAP_W_IDLE))
-		parser_put(s);
+	parser_put_idle(s);
 	/* imap_blocking paused the reader; these waits read */
 	if (s->wait == IMAP_W_NONE || s->wait == IMAP_W_IDLE ||
 	    s->wait == IMAP_W_SASL_CLIENT)
@@ -675,10 +684,7 @@ imap_data(struct imap_sess *s, struct cio_ev *ev)
 			break;
 	}
 	ev->used = off < in.n ? off : in.n;
-	/* IDLE reads its DONE line without the parser */
-	if (s->ps != NULL && imap_parse_idle(s->ps) && (s->wait ==
-	    IMAP_W_NONE || s->wait == IMAP_W_IDLE))
-		parser_put(s);
+	parser_put_idle(s);
 }
 
 /* STARTTLS: the reader forgets everything (cio dropped the input). */

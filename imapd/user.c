@@ -125,11 +125,14 @@ watch_ignored(struct imapd *d, int wd)
 	for (w = d->watches; w != NULL; w = w->next)
 		if (w->wd == wd) {
 			/* a session's watch stays until the session puts
-			 * it: its mailbox is gone, which it looks at */
-			if (w->refs == 0)
+			 * it (its mailbox is gone, which it looks at), but
+			 * is not kept after: wd is no longer ours */
+			if (w->refs == 0) {
 				watch_free(d, w, 0);
-			else
-				imap_notify(d, wd);
+				return;
+			}
+			imap_notify(d, wd);
+			w->wd = -1;
 			return;
 		}
 }
@@ -228,6 +231,10 @@ imap_watch_put(struct imapd *d, struct imap_watch **wp)
 	if (w == NULL || --w->refs > 0)
 		return;
 	d->idle_watches++;
+	if (w->wd < 0) {		/* the kernel dropped it */
+		watch_free(d, w, 0);
+		return;
+	}
 	if (d->idle_watches <= IMAP_WATCH_KEEP)
 		return;
 	/* too many kept: drop the one added longest ago (the list's
